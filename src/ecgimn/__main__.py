@@ -1,0 +1,3 @@
+from ecgimn.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""The one ECG type every reader returns and every consumer takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ecgimn.constants import LEADS, N_LEADS
+from ecgimn.errors import InputError
+
+
+@dataclass
+class Recording:
+    """A 12-lead ECG in canonical form.
+
+    Attributes:
+        signal: float32 array (12, L) in millivolts, leads in ``LEADS`` order.
+        fs: sampling rate in Hz.
+        lead_names: the 12 canonical lead names (always ``LEADS`` once validated).
+        record_id: a name for reports (file stem, PTB-XL ecg_id, ...).
+        source: where it came from (path or description).
+        notes: human-readable input checks and conversions applied (resampling, unit scaling, lead mapping).
+        flat_leads: indices of leads that are flat / all-NaN (kept, marked; see ``ecgimn.io``).
+    """
+
+    signal: np.ndarray
+    fs: float
+    lead_names: tuple[str, ...] = LEADS
+    record_id: str = "ecg"
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+    flat_leads: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        sig = np.asarray(self.signal, dtype=np.float32)
+        if sig.ndim != 2 or sig.shape[0] != N_LEADS:
+            raise InputError(
+                f"{self.source or self.record_id}: expected a (12, L) signal, got shape {sig.shape}"
+            )
+        if not self.fs or self.fs <= 0:
+            raise InputError(f"{self.source or self.record_id}: sampling rate must be positive, got {self.fs}")
+        self.signal = sig
+        self.fs = float(self.fs)
+        self.lead_names = tuple(self.lead_names)
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.signal.shape[1] / self.fs
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signal.shape[1])
