@@ -35,10 +35,9 @@ class Recording:
     def __post_init__(self) -> None:
         sig = np.asarray(self.signal, dtype=np.float32)
         if sig.ndim != 2 or sig.shape[0] != N_LEADS:
-            raise InputError(
-                f"{self.source or self.record_id}: expected a (12, L) signal, got shape {sig.shape}"
-            )
-        if not self.fs or self.fs <= 0:
+            name = self.source or self.record_id
+            raise InputError(f"{name}: expected a (12, L) signal, got shape {sig.shape}")
+        if not np.isfinite(self.fs) or self.fs <= 0:
             raise InputError(f"{self.source or self.record_id}: sampling rate must be positive, got {self.fs}")
         self.signal = sig
         self.fs = float(self.fs)
