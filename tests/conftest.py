@@ -1,0 +1,173 @@
+"""Shared fixtures: the read-only ``../shared`` material and a small synthetic PTB-XL folder with real WFDB files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+
+#: ``../shared`` beside the repository checkout (real PTB-XL subset, full metadata, benchmark reference)
+SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+
+#: header lead names as PTB-XL writes them (canonical order, upper-case aVR/aVL/aVF)
+PTBXL_LEAD_NAMES = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+#: (code, description, diagnostic, form, rhythm, diagnostic_class, diagnostic_subclass): real PTB-XL rows
+SYNTHETIC_STATEMENTS = [
+    ("NDT", "non-diagnostic T abnormalities", 1.0, 1.0, None, "STTC", "STTC"),
+    ("NST_", "non-specific ST changes", 1.0, 1.0, None, "STTC", "NST_"),
+    ("NORM", "normal ECG", 1.0, None, None, "NORM", "NORM"),
+    ("IMI", "inferior myocardial infarction", 1.0, None, None, "MI", "IMI"),
+    ("ASMI", "anteroseptal myocardial infarction", 1.0, None, None, "MI", "AMI"),
+    ("INJIN", "subendocardial injury in inferior leads", 1.0, None, None, "MI", "IMI"),
+    ("LVH", "left ventricular hypertrophy", 1.0, None, None, "HYP", "LVH"),
+    ("IRBBB", "incomplete right bundle branch block", 1.0, None, None, "CD", "IRBBB"),
+    ("CLBBB", "complete left bundle branch block", 1.0, None, None, "CD", "CLBBB"),
+    ("ABQRS", "abnormal QRS", None, 1.0, None, None, None),
+    ("LVOLT", "low QRS voltages in the frontal and horizontal leads", None, 1.0, None, None, None),
+    ("SR", "sinus rhythm", None, None, 1.0, None, None),
+    ("AFIB", "atrial fibrillation", None, None, 1.0, None, None),
+    ("SVARR", "supraventricular arrhythmia", None, None, 1.0, None, None),
+]
+
+#: scp_codes of synthetic record i (ecg_id i uses pattern (i - 1) % 10); INJIN and SVARR never occur
+SYNTHETIC_PATTERNS: list[dict[str, float]] = [
+    {"NORM": 100.0, "SR": 0.0},
+    {"IMI": 80.0, "SR": 0.0},
+    {"NORM": 100.0, "IMI": 50.0},
+    {"NDT": 100.0, "AFIB": 0.0},
+    {"LVH": 100.0, "NST_": 50.0, "SR": 0.0},
+    {"CLBBB": 100.0},
+    {"SR": 0.0},
+    {"NORM": 100.0, "LVOLT": 0.0, "SR": 0.0},
+    {"IRBBB": 100.0, "SR": 0.0},
+    {"ASMI": 100.0, "ABQRS": 0.0},
+]
+
+
+def synthetic_signal(ecg_id: int, fs: int) -> np.ndarray:
+    """The (L, 12) mV signal written for a synthetic record: lead j has offset 0.1*(j+1) + 0.001*ecg_id plus a sine."""
+    t = np.arange(int(10 * fs)) / fs
+    leads = np.arange(12)
+    return 0.1 * (leads + 1) + 0.001 * ecg_id + 0.5 * np.sin(2 * np.pi * t[:, None] + leads)
+
+
+def write_wfdb(
+    stem: Path, signal: np.ndarray, fs: int, sig_name: Sequence[str] = PTBXL_LEAD_NAMES, units: str = "mV"
+) -> None:
+    """Write ``signal`` (L, n_sig) as a WFDB record ``stem``.hea/.dat (format 16, 1 uV resolution, like PTB-XL)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    n = signal.shape[1]
+    gain = 1000.0 if units.lower() == "mv" else 1.0
+    wfdb.wrsamp(
+        stem.name,
+        fs=fs,
+        units=[units] * n,
+        sig_name=list(sig_name),
+        p_signal=np.asarray(signal, dtype=np.float64),
+        fmt=["16"] * n,
+        adc_gain=[gain] * n,
+        baseline=[0] * n,
+        write_dir=str(stem.parent),
+    )
+
+
+def make_synthetic_ptbxl(root: Path, n_records: int = 20, rates: Sequence[int] = (100, 500)) -> Path:
+    """Write a PTB-XL-shaped folder: metadata, statements and real WFDB records at ``rates``.
+
+    ecg_id i (1..n_records) has the scp_codes ``SYNTHETIC_PATTERNS[(i - 1) % 10]``, strat_fold ``(i - 1) % 10 + 1``
+    and the signal :func:`synthetic_signal`. Returns ``root``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    columns = ["description", "diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass"]
+    statements = pd.DataFrame(
+        [s[1:] for s in SYNTHETIC_STATEMENTS], columns=columns, index=[s[0] for s in SYNTHETIC_STATEMENTS]
+    )
+    statements.to_csv(root / "scp_statements.csv")
+    rows = []
+    for i in range(1, n_records + 1):
+        folder = f"{(i // 1000) * 1000:05d}"
+        rows.append(
+            {
+                "ecg_id": i,
+                "patient_id": float(1000 + i),
+                "age": float(40 + i % 50),
+                "sex": i % 2,
+                "scp_codes": str(SYNTHETIC_PATTERNS[(i - 1) % 10]),
+                "strat_fold": (i - 1) % 10 + 1,
+                "filename_lr": f"records100/{folder}/{i:05d}_lr",
+                "filename_hr": f"records500/{folder}/{i:05d}_hr",
+            }
+        )
+        for fs in rates:
+            column = "filename_lr" if fs == 100 else "filename_hr"
+            write_wfdb(root / rows[-1][column], synthetic_signal(i, fs), fs)
+    pd.DataFrame(rows).to_csv(root / "ptbxl_database.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tmp_signal_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point the default signal cache (``ECGIMN_CACHE``) at a temporary folder: tests never touch ~/.cache."""
+    old = os.environ.get("ECGIMN_CACHE")
+    os.environ["ECGIMN_CACHE"] = str(tmp_path_factory.mktemp("ecgimn-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ECGIMN_CACHE", None)
+    else:
+        os.environ["ECGIMN_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def _synthetic_ptbxl_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_synthetic_ptbxl(tmp_path_factory.mktemp("synthetic") / "ptbxl")
+
+
+@pytest.fixture
+def synthetic_ptbxl(tmp_path: Path, _synthetic_ptbxl_template: Path) -> Path:
+    """A fresh 20-record synthetic PTB-XL folder (100 and 500 Hz) in tmp, free to modify; see make_synthetic_ptbxl."""
+    return Path(shutil.copytree(_synthetic_ptbxl_template, tmp_path / "ptbxl"))
+
+
+@pytest.fixture
+def make_ptbxl() -> Callable[..., Path]:
+    """The :func:`make_synthetic_ptbxl` builder, for folders with other sizes or rates."""
+    return make_synthetic_ptbxl
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(
+            f"{path} not found: the shared PTB-XL material is expected at ../shared beside the checkout"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` (skips the test when absent)."""
+    return _need(SHARED_DIR)
+
+
+@pytest.fixture(scope="session")
+def shared_ptbxl(shared_dir: Path) -> Path:
+    """The real PTB-XL subset (ecg_id 1-1999; 500 Hz for 1-500 only)."""
+    return _need(shared_dir / "ptbxl")
+
+
+@pytest.fixture(scope="session")
+def shared_metadata(shared_dir: Path) -> Path:
+    """The full official metadata (v1.0.1, 21,837 rows), no signals."""
+    return _need(shared_dir / "ptbxl-metadata")
+
+
+@pytest.fixture(scope="session")
+def benchmark_reference(shared_dir: Path) -> Path:
+    """Outputs of the Strodthoff et al. 2021 benchmark (y_test, predictions, bootstrap ids, classes.json)."""
+    return _need(shared_dir / "benchmark-reference")
