@@ -126,10 +126,12 @@ class TaskData:
 
     def split(self, which: str | int | Sequence[int]) -> TaskData:
         """The records of split ``"train"`` / ``"val"`` / ``"test"`` or of the given fold(s)."""
-        folds = split_folds(which)
-        mask = np.isin(self.folds, folds)
+        return self.subset(np.isin(self.folds, split_folds(which)))
+
+    def subset(self, index: np.ndarray) -> TaskData:
+        """The records selected by a boolean mask or an integer index array."""
         return replace(
-            self, X=self.X[mask], Y=self.Y[mask], ecg_ids=self.ecg_ids[mask], folds=self.folds[mask]
+            self, X=self.X[index], Y=self.Y[index], ecg_ids=self.ecg_ids[index], folds=self.folds[index]
         )
 
 

@@ -1,0 +1,15 @@
+"""Training, checkpoints and batched inference (one loop for every model)."""
+
+from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ecgimn.training.config import TrainConfig
+from ecgimn.training.predict import exactness_error, predict, resolve_device
+
+__all__ = ["TrainConfig", "train", "load_checkpoint", "save_checkpoint", "model_from_checkpoint", "predict",
+           "exactness_error", "resolve_device"]
+
+
+def train(config: TrainConfig, **kwargs):
+    """Train a model (see :func:`ecgimn.training.loop.train`)."""
+    from ecgimn.training.loop import train as _train
+
+    return _train(config, **kwargs)

@@ -1,0 +1,51 @@
+"""``ecgimn study``: the accuracy-parity design study (configurations x seeds -> results table)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ecgimn.constants import TASKS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="train configurations x seeds; select on fold 9, report fold 10")
+    p.add_argument("--data", required=True, help="PTB-XL root folder")
+    p.add_argument("--task", default="superdiagnostic", choices=TASKS)
+    p.add_argument("--fs", type=int, default=100, choices=(100, 500))
+    p.add_argument("--configs", nargs="+", required=True, help="preset names and/or JSON files of configurations")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--out", required=True, help="study folder (results.json, results.md, one run per config/seed)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="recipe defaults for every configuration, e.g. epochs=30 batch_size=64 (JSON values)")
+    p.add_argument("--list", action="store_true", help="list the presets and exit")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_study_cmd)
+
+
+def _parse_sets(items: list[str]) -> dict:
+    from ecgimn.errors import ConfigError
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def run_study_cmd(args: argparse.Namespace) -> int:
+    from ecgimn.training.study import STUDY_PRESETS, load_configs, run_study
+
+    if args.list:
+        for name, recipe in STUDY_PRESETS.items():
+            print(f"{name:24s} {json.dumps(recipe)}")
+        return 0
+    result = run_study(args.data, load_configs(args.configs), seeds=args.seeds, out=args.out, task=args.task,
+                       fs=args.fs, defaults=_parse_sets(args.set), progress=not args.no_progress)
+    print(open(result["markdown"]).read())
+    return 0

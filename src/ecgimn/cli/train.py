@@ -1,0 +1,98 @@
+"""``ecgimn train`` and ``ecgimn evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ecgimn.constants import TASKS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on folds 1-8, select on fold 9")
+    p.add_argument("--data", required=True, help="PTB-XL root folder")
+    p.add_argument("--task", default="superdiagnostic", choices=TASKS)
+    p.add_argument("--fs", type=int, default=100, choices=(100, 500))
+    p.add_argument("--model", default="imn-1d", help="registry name (see `ecgimn models`)")
+    p.add_argument("--out", required=True, help="run folder (best.pt, last.pt, config.json, history.json)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--standardize", default="per_record", choices=("per_record", "global", "per_lead"))
+    p.add_argument("--l1", type=float, default=0.0, help="L1 penalty on mean |W| (IMNs)")
+    p.add_argument("--tv", type=float, default=0.0, help="total-variation penalty on W along time (IMNs)")
+    p.add_argument("--crop-seconds", type=float, default=None, help="train on random crops (e.g. 2.5)")
+    p.add_argument("--eval-stride-seconds", type=float, default=None)
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--patience", type=int, default=0, help="early stopping on fold-9 AUROC (0 = off)")
+    p.add_argument("--only-present", action="store_true", help="use only records whose files exist")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--model-kwargs", default="{}", help="JSON of extra model constructor arguments")
+    p.add_argument("--max-train-records", type=int, default=None, help="subsample training records (smoke tests)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("evaluate", help="score a checkpoint on fold 10 (report once; never select on it)")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", required=True, help="PTB-XL root folder")
+    e.add_argument("--task", default=None, help="refuse checkpoints of another task")
+    e.add_argument("--split", default="test", choices=("test", "val"))
+    e.add_argument("--out", default=None, help="JSON path (default: beside the checkpoint, eval_<split>.json)")
+    e.add_argument("--only-present", action="store_true")
+    e.add_argument("--cache-dir", default=None)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--n-bootstrap", type=int, default=100)
+    e.add_argument("--json", action="store_true", help="print the full JSON")
+    e.set_defaults(func=run_evaluate)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ecgimn.errors import ConfigError
+    from ecgimn.training import TrainConfig, train
+
+    try:
+        model_kwargs = json.loads(args.model_kwargs)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--model-kwargs is not valid JSON: {exc}") from None
+    config = TrainConfig(
+        data=args.data, task=args.task, fs=args.fs, model=args.model, out=args.out, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+        seed=args.seed, device=args.device, standardize=args.standardize, l1=args.l1, tv=args.tv,
+        crop_seconds=args.crop_seconds, eval_stride_seconds=args.eval_stride_seconds, augment=args.augment,
+        patience=args.patience, only_present=args.only_present, cache_dir=args.cache_dir, model_kwargs=model_kwargs,
+        max_train_records=args.max_train_records, num_threads=args.threads, progress=not args.no_progress,
+    )
+    summary = train(config, resume=args.resume, overwrite=args.overwrite)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+
+    out = args.out or str(Path(args.checkpoint).with_name(f"eval_{args.split}.json"))
+    report = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, task=args.task,
+                                 only_present=args.only_present, cache_dir=args.cache_dir, device=args.device,
+                                 n_bootstrap=args.n_bootstrap, out=out)
+    if args.json:
+        print(json.dumps(report, indent=2, default=float))
+    else:
+        fold = "fold 10 (test)" if args.split == "test" else "fold 9 (validation)"
+        print(f"{report['model']} on {report['task']} {fold}: n={report['n_records']}  macro-AUROC "
+              f"{report['macro_auroc']:.4f} [90% CI {report['ci_low']:.4f}-{report['ci_high']:.4f}]  "
+              f"Fmax {report['fmax']:.4f}")
+        for name, auc in report["per_class_auroc"].items():
+            print(f"  {name:>8s}  {'n/a' if auc is None else f'{auc:.4f}'}")
+        if report.get("exactness_max_rel_error") is not None:
+            print(f"exactness max |sum(W*x)+b-logit|/max(1,|logit|): {report['exactness_max_rel_error']:.2e}")
+        print(f"written: {out}")
+    return 0

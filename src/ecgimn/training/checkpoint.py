@@ -1,0 +1,87 @@
+"""One self-contained checkpoint format, loaded safely (``torch.load(weights_only=True)``).
+
+A checkpoint holds only tensors and plain Python values: the model's weights and config, the task and class
+names, the sampling rate, the standardisation, the input window policy, the package version, the training
+recipe and metrics. Everything needed to reproduce a prediction.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecgimn import __version__
+from ecgimn.errors import CheckpointError
+
+FORMAT = "ecgimn-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("state_dict", "model_config", "task", "class_names", "fs", "standardizer", "window_samples")
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a checkpoint atomically (temporary file + rename), adding format and version fields."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__, **payload}
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"refusing to write an incomplete checkpoint {path}: missing {missing}")
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, *, expected_task: str | None = None) -> dict[str, Any]:
+    """Load and validate a checkpoint; every failure is a one-line :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not a readable ECG-IMN checkpoint (corrupt, truncated or not a safe torch file: {first[:160]})"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: not an ECG-IMN checkpoint (no '{FORMAT}' marker); train one with `ecgimn train` "
+            "or pass a bundled model name such as 'default'"
+        )
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {data['format_version']} is newer than this ecgimn "
+            f"({__version__}) reads; upgrade ecgimn"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"{path}: ECG-IMN checkpoint is missing {missing}; it is incomplete or corrupt")
+    if expected_task is not None and data["task"] != expected_task:
+        raise CheckpointError(
+            f"{path}: checkpoint was trained for task {data['task']!r}, not {expected_task!r}; "
+            "use a checkpoint of that task or drop --task"
+        )
+    return data
+
+
+def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint") -> torch.nn.Module:
+    """Rebuild the model a checkpoint describes and load its weights (eval mode)."""
+    from ecgimn.models import create_model
+
+    config = dict(data["model_config"])
+    try:
+        model = create_model(**config)
+        model.load_state_dict(data["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"{path}: weights do not match model {config.get('name')!r} ({str(exc).splitlines()[0][:160]})"
+        ) from None
+    if len(data["class_names"]) != getattr(model, "num_classes", len(data["class_names"])):
+        raise CheckpointError(f"{path}: {len(data['class_names'])} class names for a {model.num_classes}-class model")
+    return model.eval()

@@ -1,0 +1,98 @@
+"""Training configuration: one dataclass, saved beside every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecgimn.constants import SAMPLING_RATES, TASKS
+from ecgimn.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (the recipe). Every field is recorded in the checkpoint.
+
+    Recipe options:
+        standardize: ``per_record`` (each record's per-lead z-score), ``global`` (one mean/std over all
+            training values, as the PTB-XL benchmark) or ``per_lead`` (training mean/std per lead).
+        crop_seconds: train on random crops of this length (benchmark: 2.5 s) and predict with sliding
+            windows of the same length (stride ``eval_stride_seconds``); for IMNs the averaged windows are
+            still one exact linear model. ``None`` trains on full records.
+        l1 / tv: regularisers on the generated weight map W of IMNs: ``l1 * mean|W|`` and
+            ``tv * mean|W[t+1] - W[t]|`` (total variation along time). Off by default.
+        augment: random per-lead amplitude scaling (+-10 %) and Gaussian noise (0.01 std units).
+        patience: stop when fold-9 macro-AUROC has not improved for this many epochs (0 = never).
+    """
+
+    data: str
+    task: str = "superdiagnostic"
+    fs: int = 100
+    model: str = "imn-1d"
+    out: str = "runs/default"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    standardize: str = "per_record"
+    l1: float = 0.0
+    tv: float = 0.0
+    crop_seconds: float | None = None
+    eval_stride_seconds: float | None = None
+    augment: bool = False
+    patience: int = 0
+    only_present: bool = False
+    cache_dir: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    max_train_records: int | None = None
+    num_threads: int | None = None
+    progress: bool = True
+
+    def validate(self) -> TrainConfig:
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
+        if self.fs not in SAMPLING_RATES:
+            raise ConfigError(f"fs must be one of {SAMPLING_RATES}, got {self.fs}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.standardize not in ("per_record", "global", "per_lead"):
+            raise ConfigError(f"standardize must be per_record, global or per_lead, got {self.standardize!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("epochs, batch_size and lr must be positive")
+        if self.crop_seconds is not None and not 0.5 <= self.crop_seconds <= 10:
+            raise ConfigError(f"crop_seconds must be within 0.5-10 s, got {self.crop_seconds}")
+        return self
+
+    @property
+    def window_samples(self) -> int:
+        """Input window length the model is trained on (full 10 s record unless cropping)."""
+        seconds = self.crop_seconds if self.crop_seconds else 10.0
+        return int(round(seconds * self.fs))
+
+    @property
+    def stride_samples(self) -> int:
+        """Stride of the sliding windows at inference (half a window unless set)."""
+        if self.eval_stride_seconds:
+            return int(round(self.eval_stride_seconds * self.fs))
+        return max(1, self.window_samples // 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown training options: {sorted(unknown)}")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))

@@ -1,0 +1,215 @@
+"""One training loop for every model: folds 1-8 train, checkpoint chosen on fold-9 macro-AUROC.
+
+Plain PyTorch: progress bars (tqdm), CPU by default and CUDA when present, resumable (``last.pt`` holds the
+optimiser, scheduler and RNG state), deterministic with a seed, and multi-process through ``torchrun`` +
+``DistributedDataParallel`` (gloo on CPU, NCCL on GPUs). Fold 10 is never used here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ecgimn.data import Standardizer, load_task
+from ecgimn.errors import ConfigError
+from ecgimn.evaluation import macro_auroc
+from ecgimn.models import create_model
+from ecgimn.training.checkpoint import save_checkpoint
+from ecgimn.training.config import TrainConfig
+from ecgimn.training.predict import predict, resolve_device
+
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+def _dist_setup(device: torch.device) -> tuple[int, int]:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns (rank, world size)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def _lr_lambda(config: TrainConfig, steps_per_epoch: int):
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _batch(x: torch.Tensor, idx: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Gather a batch, with a random crop and augmentation when the recipe asks for them."""
+    xb = x[idx]
+    window = config.window_samples
+    if xb.shape[-1] > window:
+        starts = torch.randint(0, xb.shape[-1] - window + 1, (len(idx),), generator=gen)
+        offsets = starts[:, None] + torch.arange(window)[None, :]
+        xb = torch.gather(xb, 2, offsets[:, None, :].expand(-1, xb.shape[1], -1))
+    if config.augment:
+        scale = 1.0 + 0.1 * (2 * torch.rand(xb.shape[0], xb.shape[1], 1, generator=gen) - 1)
+        xb = xb * scale + 0.01 * torch.randn(xb.shape, generator=gen)
+    return xb
+
+
+def _regulariser(weights: torch.Tensor | None, config: TrainConfig) -> torch.Tensor | float:
+    if weights is None or (not config.l1 and not config.tv):
+        return 0.0
+    reg = 0.0
+    if config.l1:
+        reg = reg + config.l1 * weights.abs().mean()
+    if config.tv:
+        reg = reg + config.tv * (weights[..., 1:] - weights[..., :-1]).abs().mean()
+    return reg
+
+
+def _checkpoint_payload(model, config: TrainConfig, data, stdz: Standardizer, metrics: dict) -> dict[str, Any]:
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": dict(model.config),
+        "interpretable": bool(model.interpretable),
+        "task": config.task,
+        "class_names": list(data.classes),
+        "fs": int(config.fs),
+        "standardizer": stdz.to_dict(),
+        "window_samples": config.window_samples,
+        "stride_samples": config.stride_samples,
+        "head": "sigmoid",
+        "train_config": config.to_dict(),
+        "metrics": metrics,
+    }
+
+
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train ``config.model`` on folds 1-8, select on fold 9, write ``best.pt``/``last.pt`` under ``config.out``.
+
+    Returns a summary (best fold-9 macro-AUROC, its epoch, seconds per epoch, paths).
+    """
+    config.validate()
+    out = Path(config.out)
+    if (out / LAST).exists() and not resume and not overwrite:
+        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it")
+    if resume and not (out / LAST).exists():
+        raise ConfigError(f"{out / LAST} not found: nothing to resume")
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    device = resolve_device(config.device)
+    rank, world = _dist_setup(device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    main_process = rank == 0
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+
+    data = load_task(config.data, config.task, config.fs, only_present=config.only_present,
+                     cache_dir=config.cache_dir, progress=config.progress and main_process)
+    train_data, val_data = data.split("train"), data.split("val")
+    if config.max_train_records and len(train_data.Y) > config.max_train_records:
+        keep = np.sort(np.random.default_rng(config.seed).permutation(len(train_data.Y))[: config.max_train_records])
+        train_data = train_data.subset(keep)
+    stdz = Standardizer(mode=config.standardize).fit(train_data.X, folds=train_data.folds)
+    x_train = torch.as_tensor(stdz.transform(train_data.X), dtype=torch.float32)
+    y_train = torch.as_tensor(train_data.Y, dtype=torch.float32)
+    x_val = stdz.transform(val_data.X).astype(np.float32)
+
+    model = create_model(config.model, num_classes=len(data.classes), **config.model_kwargs).to(device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(math.ceil(len(x_train) / world) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps_per_epoch))
+
+    start_epoch, best, history, stale = 0, {"val_macro_auroc": -1.0, "epoch": -1}, [], 0
+    if resume:
+        state = torch.load(out / LAST, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        start_epoch, best, history, stale = state["epoch"] + 1, state["best"], state["history"], state["stale"]
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        config.save(out / "config.json")
+
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.perf_counter()
+        net.train()
+        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        order = torch.randperm(len(x_train), generator=gen)[rank::world]
+        losses = []
+        batches = range(0, len(order), config.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (config.progress and main_process),
+                   leave=False)
+        for start in bar:
+            idx = order[start : start + config.batch_size]
+            xb = _batch(x_train, idx, config, gen).to(device)
+            yb = y_train[idx].to(device)
+            output = net(xb)
+            loss = F.binary_cross_entropy_with_logits(output.logits, yb) + _regulariser(output.weights, config)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        train_seconds = time.perf_counter() - t0
+
+        if main_process:
+            scores = predict(model, x_val, window=config.window_samples, stride=config.stride_samples,
+                             device=device)["logits"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                val_auc = float(macro_auroc(val_data.Y, scores))
+            record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_macro_auroc": val_auc,
+                      "train_seconds": train_seconds, "lr": scheduler.get_last_lr()[0]}
+            history.append(record)
+            improved = val_auc > best["val_macro_auroc"]
+            stale = 0 if improved else stale + 1
+            if improved:
+                best = {"val_macro_auroc": val_auc, "epoch": epoch}
+                metrics = {"best_val_macro_auroc": val_auc, "best_epoch": epoch, "history": history,
+                           "n_train": int(len(x_train)), "n_val": int(len(x_val))}
+                save_checkpoint(out / BEST, _checkpoint_payload(model, config, data, stdz, metrics))
+            if config.progress:
+                tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  "
+                           f"fold-9 macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)")
+            torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
+                        "best": best, "history": history, "stale": stale}, out / (LAST + ".tmp"))
+            os.replace(out / (LAST + ".tmp"), out / LAST)
+            (out / "history.json").write_text(json.dumps(history, indent=2))
+        if world > 1:
+            flag = torch.tensor([stale], dtype=torch.long)
+            dist.broadcast(flag, 0)
+            stale = int(flag)
+        if config.patience and stale >= config.patience:
+            break
+
+    if world > 1:
+        dist.barrier()
+    seconds = [h["train_seconds"] for h in history]
+    return {"best_val_macro_auroc": best["val_macro_auroc"], "best_epoch": best["epoch"],
+            "epochs_run": len(history), "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
+            "checkpoint": str(out / BEST), "n_params": sum(p.numel() for p in model.parameters())}
