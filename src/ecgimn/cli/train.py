@@ -86,12 +86,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:
+        from ecgimn.cli.score import format_score
+
         fold = "fold 10 (test)" if args.split == "test" else "fold 9 (validation)"
-        print(f"{report['model']} on {report['task']} {fold}: n={report['n_records']}  macro-AUROC "
-              f"{report['macro_auroc']:.4f} [90% CI {report['ci_low']:.4f}-{report['ci_high']:.4f}]  "
-              f"Fmax {report['fmax']:.4f}")
-        for name, auc in report["per_class_auroc"].items():
-            print(f"  {name:>8s}  {'n/a' if auc is None else f'{auc:.4f}'}")
+        print(f"{report['model']} on {report['task']}, {fold}")
+        print(format_score(report))
         if report.get("exactness_max_rel_error") is not None:
             print(f"exactness max |sum(W*x)+b-logit|/max(1,|logit|): {report['exactness_max_rel_error']:.2e}")
         print(f"written: {out}")

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ecgimn.data import Standardizer, load_task
-from ecgimn.errors import ConfigError
+from ecgimn.errors import ConfigError, InputError
 from ecgimn.evaluation import macro_auroc
 from ecgimn.models import create_model
 from ecgimn.training.checkpoint import save_checkpoint
@@ -83,6 +83,26 @@ def _regulariser(weights: torch.Tensor | None, config: TrainConfig) -> torch.Ten
     return reg
 
 
+def _validation_metrics(y: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
+    """Fold-9 macro-AUROC (NaN when no class has both labels, e.g. tiny data) and BCE loss."""
+    loss = float(F.binary_cross_entropy_with_logits(torch.as_tensor(logits), torch.as_tensor(y, dtype=torch.float32)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(macro_auroc(y, logits)), loss
+        except InputError:
+            return float("nan"), loss
+
+
+def _improved(record: dict, best: dict) -> bool:
+    """Select on fold-9 macro-AUROC; fall back to fold-9 loss only when the AUROC is undefined."""
+    if best["epoch"] < 0:
+        return True
+    if np.isfinite(record["val_macro_auroc"]):
+        return not np.isfinite(best["val_macro_auroc"]) or record["val_macro_auroc"] > best["val_macro_auroc"]
+    return not np.isfinite(best["val_macro_auroc"]) and record["val_loss"] < best["val_loss"]
+
+
 def _checkpoint_payload(model, config: TrainConfig, data, stdz: Standardizer, metrics: dict) -> dict[str, Any]:
     return {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -141,7 +161,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     steps_per_epoch = math.ceil(math.ceil(len(x_train) / world) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps_per_epoch))
 
-    start_epoch, best, history, stale = 0, {"val_macro_auroc": -1.0, "epoch": -1}, [], 0
+    start_epoch, best, history, stale = 0, {"val_macro_auroc": float("nan"), "val_loss": float("inf"), "epoch": -1}, [], 0
     if resume:
         state = torch.load(out / LAST, map_location="cpu", weights_only=True)
         model.load_state_dict(state["state_dict"])
@@ -179,22 +199,20 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
         if main_process:
             scores = predict(model, x_val, window=config.window_samples, stride=config.stride_samples,
                              device=device)["logits"]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                val_auc = float(macro_auroc(val_data.Y, scores))
+            val_auc, val_loss = _validation_metrics(val_data.Y, scores)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_macro_auroc": val_auc,
-                      "train_seconds": train_seconds, "lr": scheduler.get_last_lr()[0]}
+                      "val_loss": val_loss, "train_seconds": train_seconds, "lr": scheduler.get_last_lr()[0]}
             history.append(record)
-            improved = val_auc > best["val_macro_auroc"]
+            improved = _improved(record, best)
             stale = 0 if improved else stale + 1
             if improved:
-                best = {"val_macro_auroc": val_auc, "epoch": epoch}
+                best = {"val_macro_auroc": val_auc, "val_loss": val_loss, "epoch": epoch}
                 metrics = {"best_val_macro_auroc": val_auc, "best_epoch": epoch, "history": history,
                            "n_train": int(len(x_train)), "n_val": int(len(x_val))}
                 save_checkpoint(out / BEST, _checkpoint_payload(model, config, data, stdz, metrics))
             if config.progress:
-                tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  "
-                           f"fold-9 macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)")
+                tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  fold-9 loss "
+                           f"{val_loss:.4f}  macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)")
             torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
                         "best": best, "history": history, "stale": stale}, out / (LAST + ".tmp"))

@@ -1,0 +1,254 @@
+"""Training loop, checkpoints, evaluation, resume, DDP on CPU and the study runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ecgimn.cli import main
+from ecgimn.errors import CheckpointError, ConfigError
+from ecgimn.training import TrainConfig, load_checkpoint, model_from_checkpoint, predict, train
+from ecgimn.training.checkpoint import save_checkpoint
+
+
+def _config(root: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(data=str(root), task="superdiagnostic", fs=100, model="imn-1d", out=str(out), epochs=2,
+                batch_size=8, seed=0, progress=False, model_kwargs={"encoder_channels": [8, 16, 16]})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def _mixed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 synthetic records with the label patterns spread over the folds (so fold 9/10 have both labels)."""
+    import pandas as pd
+    from conftest import make_synthetic_ptbxl
+
+    root = make_synthetic_ptbxl(tmp_path_factory.mktemp("mixed") / "ptbxl", n_records=60, rates=(100,))
+    meta = pd.read_csv(root / "ptbxl_database.csv")
+    meta["strat_fold"] = (meta["ecg_id"] - 1) // 6 % 10 + 1
+    meta.to_csv(root / "ptbxl_database.csv", index=False)
+    return root
+
+
+@pytest.fixture
+def synthetic_ptbxl(_mixed_template: Path) -> Path:  # overrides conftest's: training needs mixed folds
+    return _mixed_template
+
+
+@pytest.fixture
+def tiny_run(synthetic_ptbxl: Path, tmp_path: Path) -> tuple[Path, dict]:
+    out = tmp_path / "run"
+    summary = train(_config(synthetic_ptbxl, out))
+    return out, summary
+
+
+def test_train_writes_self_contained_checkpoint(tiny_run):
+    out, summary = tiny_run
+    assert summary["epochs_run"] == 2
+    ckpt = load_checkpoint(out / "best.pt")
+    for key in ("state_dict", "model_config", "task", "class_names", "fs", "standardizer", "window_samples",
+                "package_version", "metrics", "train_config"):
+        assert key in ckpt
+    assert ckpt["task"] == "superdiagnostic" and ckpt["fs"] == 100
+    assert ckpt["class_names"] == sorted(ckpt["class_names"])
+    assert json.loads((out / "config.json").read_text())["seed"] == 0
+    assert len(json.loads((out / "history.json").read_text())) == 2
+
+
+def test_checkpoint_round_trip_predicts_identically(tiny_run, synthetic_ptbxl):
+    out, _ = tiny_run
+    ckpt = load_checkpoint(out / "best.pt")
+    a, b = model_from_checkpoint(ckpt), model_from_checkpoint(load_checkpoint(out / "best.pt"))
+    x = np.random.default_rng(0).standard_normal((3, 12, 1000)).astype(np.float32)
+    pa = predict(a, x, window=1000, stride=500)["logits"]
+    pb = predict(b, x, window=1000, stride=500)["logits"]
+    np.testing.assert_array_equal(pa, pb)
+
+
+def test_training_is_deterministic(synthetic_ptbxl, tmp_path):
+    s1 = train(_config(synthetic_ptbxl, tmp_path / "a", epochs=1))
+    s2 = train(_config(synthetic_ptbxl, tmp_path / "b", epochs=1))
+    a = load_checkpoint(tmp_path / "a" / "best.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "b" / "best.pt")["state_dict"]
+    assert s1["best_val_macro_auroc"] == s2["best_val_macro_auroc"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_finished_run_is_protected_and_resumes_to_same_history(tiny_run, synthetic_ptbxl):
+    out, _ = tiny_run
+    cfg = _config(synthetic_ptbxl, out)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(cfg)
+    history = json.loads((out / "history.json").read_text())
+    summary = train(cfg, resume=True)  # nothing left to train
+    assert summary["epochs_run"] == 2
+    assert json.loads((out / "history.json").read_text()) == history
+
+
+def test_resume_after_interruption(synthetic_ptbxl, tmp_path, monkeypatch):
+    """Kill the run after epoch 1 (simulated by an exception in epoch 2), resume, compare with a clean run."""
+    import ecgimn.training.loop as loop
+
+    clean = _config(synthetic_ptbxl, tmp_path / "clean", epochs=3)
+    train(clean)
+    cfg = _config(synthetic_ptbxl, tmp_path / "resumed", epochs=3)
+    calls = {"n": 0}
+    real_predict = loop.predict
+
+    def flaky_predict(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "predict", flaky_predict)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(loop, "predict", real_predict)
+    assert len(json.loads((tmp_path / "resumed" / "history.json").read_text())) == 1
+    train(cfg, resume=True)
+    a = json.loads((tmp_path / "clean" / "history.json").read_text())
+    b = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    np.testing.assert_allclose([h["val_macro_auroc"] for h in a], [h["val_macro_auroc"] for h in b], atol=1e-6)
+    np.testing.assert_allclose([h["train_loss"] for h in a], [h["train_loss"] for h in b], rtol=1e-5)
+
+
+def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path):
+    cfg = _config(synthetic_ptbxl, tmp_path / "crop", epochs=1, crop_seconds=2.5, l1=1e-4, tv=1e-3, augment=True)
+    train(cfg)
+    ckpt = load_checkpoint(tmp_path / "crop" / "best.pt")
+    assert ckpt["window_samples"] == 250 and ckpt["stride_samples"] == 125
+    from ecgimn.training import exactness_error
+
+    model = model_from_checkpoint(ckpt)
+    x = np.random.default_rng(1).standard_normal((2, 12, 1000)).astype(np.float32)
+    assert exactness_error(model, x, window=250, stride=125) < 1e-4
+
+
+def test_evaluate_cli_writes_json(tiny_run, synthetic_ptbxl, tmp_path, capsys):
+    out, _ = tiny_run
+    report_path = tmp_path / "eval.json"
+    assert main(["evaluate", "--checkpoint", str(out / "best.pt"), "--data", str(synthetic_ptbxl),
+                 "--out", str(report_path), "--n-bootstrap", "0"]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["split"] == "test" and report["task"] == "superdiagnostic"
+    assert report["exactness_max_rel_error"] < 1e-4
+    assert "macro-AUROC" in capsys.readouterr().out
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run, synthetic_ptbxl, capsys):
+    out, _ = tiny_run
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(missing)
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable ECG-IMN checkpoint"):
+        load_checkpoint(text)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"a": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not an ECG-IMN checkpoint"):
+        load_checkpoint(foreign)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((out / "best.pt").read_bytes()[:2000])
+    with pytest.raises(CheckpointError):
+        load_checkpoint(truncated)
+    with pytest.raises(CheckpointError, match="trained for task 'superdiagnostic'"):
+        load_checkpoint(out / "best.pt", expected_task="norm-vs-mi")
+    ckpt = load_checkpoint(out / "best.pt")
+    ckpt["state_dict"] = dict(list(ckpt["state_dict"].items())[1:])  # e.g. weights of another architecture
+    wrong = save_checkpoint(tmp_path / "wrong.pt", ckpt)
+    with pytest.raises(CheckpointError, match="weights do not match"):
+        model_from_checkpoint(load_checkpoint(wrong), wrong)
+    # through the CLI: one line, exit 2, no traceback
+    assert main(["evaluate", "--checkpoint", str(text), "--data", str(synthetic_ptbxl)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+    assert main(["evaluate", "--checkpoint", str(out / "best.pt"), "--data", str(synthetic_ptbxl),
+                 "--task", "norm-vs-mi"]) == 2
+
+
+def test_existing_run_is_not_overwritten(tiny_run, synthetic_ptbxl, capsys):
+    out, _ = tiny_run
+    before = (out / "best.pt").read_bytes()
+    assert main(["train", "--data", str(synthetic_ptbxl), "--out", str(out), "--epochs", "1", "--no-progress"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "best.pt").read_bytes() == before
+
+
+def test_bad_options(synthetic_ptbxl, tmp_path):
+    with pytest.raises(ConfigError, match="unknown task"):
+        train(_config(synthetic_ptbxl, tmp_path / "x", task="nope"))
+    with pytest.raises(ConfigError, match="fs must be"):
+        train(_config(synthetic_ptbxl, tmp_path / "x", fs=250))
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(_config(synthetic_ptbxl, tmp_path / "x"), resume=True)
+
+
+def test_binary_task_single_map(synthetic_ptbxl, tmp_path):
+    train(_config(synthetic_ptbxl, tmp_path / "mi", task="norm-vs-mi", epochs=1))
+    ckpt = load_checkpoint(tmp_path / "mi" / "best.pt")
+    assert ckpt["class_names"] == ["MI"]
+    model = model_from_checkpoint(ckpt)
+    out = model(torch.zeros(1, 12, 1000))
+    assert out.weights.shape == (1, 1, 12, 1000)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="torchrun/gloo test runs on Linux/macOS")
+def test_ddp_two_processes_on_cpu(synthetic_ptbxl, tmp_path):
+    """torchrun + DistributedDataParallel (gloo backend): 2 CPU processes train one model."""
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "ecgimn", "train", "--data",
+           str(synthetic_ptbxl), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
+           "--model-kwargs", '{"encoder_channels": [8, 16, 16]}', "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(out / "best.pt")
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    assert ckpt["metrics"]["n_train"] > 0
+
+
+def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
+    configs = tmp_path / "configs.json"
+    configs.write_text(json.dumps({
+        "imn-tiny": {"model": "imn-1d", "model_kwargs": {"encoder_channels": [8, 16, 16]}},
+        "bb-tiny": {"model": "blackbox-1d", "model_kwargs": {"encoder_channels": [8, 16, 16]}},
+    }))
+    assert main(["study", "--data", str(synthetic_ptbxl), "--configs", str(configs), "--seeds", "0", "1",
+                 "--out", str(tmp_path / "study"), "--set", "epochs=1", "batch_size=8", "--no-progress"]) == 0
+    results = json.loads((tmp_path / "study" / "results.json").read_text())
+    assert len(results["runs"]) == 4
+    md = (tmp_path / "study" / "results.md").read_text()
+    assert "imn-tiny" in md and "bb-tiny" in md and "fold-10 AUROC" in md
+    imn = [r for r in results["runs"] if r["config"] == "imn-tiny"]
+    assert all(r["exactness_max_rel_error"] < 1e-4 for r in imn)
+    assert all(r["exactness_max_rel_error"] is None for r in results["runs"] if r["config"] == "bb-tiny")
+
+
+@pytest.mark.integration
+def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
+    """1 epoch of the fast configuration on the real 1,999-record subset, then fold-10 evaluation."""
+    out = tmp_path / "real"
+    cfg = TrainConfig(data=str(shared_ptbxl), task="superdiagnostic", fs=100, model="imn-1d", out=str(out),
+                      epochs=1, batch_size=64, progress=False, model_kwargs={"encoder_channels": [8, 16, 16]},
+                      max_train_records=400)
+    summary = train(cfg)
+    assert 0.5 < summary["best_val_macro_auroc"] <= 1.0
+    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+
+    report = evaluate_checkpoint(out / "best.pt", shared_ptbxl, n_bootstrap=10, progress=False)
+    assert report["n_records"] == 252
+    assert report["ci_low"] <= report["macro_auroc"] <= report["ci_high"] or report["n_bootstrap"] == 10
+    assert report["exactness_max_rel_error"] < 1e-4
