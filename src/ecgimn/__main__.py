@@ -1,3 +1,7 @@
-from ecgimn.cli import main
+"""``python -m ecgimn``: the command line."""
+
 import sys
+
+from ecgimn.cli import main
+
 sys.exit(main())

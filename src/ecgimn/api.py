@@ -58,6 +58,9 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     if bundled.is_file():
         return bundled
     names = sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))
+    if str(name_or_path) == "default":
+        raise CheckpointError("the bundled default model is missing from this install; reinstall ecgimn or pass "
+                              "--model PATH_TO_CHECKPOINT")
     raise CheckpointError(
         f"{name_or_path!r} is neither a checkpoint file nor a bundled model; bundled: {', '.join(names) or 'none'}"
     )

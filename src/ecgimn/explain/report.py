@@ -7,8 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from ecgimn import __version__
+from ecgimn.errors import InputError
 from ecgimn.explain.evidence import ClassEvidence, explain_record, to_report
 from ecgimn.io.recording import Recording
+
+#: Prefix of the titles of synthetic recordings (``ecgimn.io.synthetic_ecg`` marks them with a ``SYNTHETIC`` note).
+SYNTHETIC_LABEL = "SYNTHETIC ECG (not a real recording)"
 
 
 @dataclass
@@ -22,10 +26,16 @@ class RecordExplanation:
     model_source: str
 
     @property
+    def synthetic(self) -> bool:
+        """True for a simulated recording (``synthetic_ecg``): titles and the report say so."""
+        return any(str(n).startswith("SYNTHETIC") for n in self.recording.notes)
+
+    @property
     def title(self) -> str:
         probs = self.explanation.probabilities[0]
         predicted = [f"{c} {p:.2f}" for c, p in zip(self.explanation.class_names, probs) if p >= 0.5]
-        return f"{self.recording.record_id} | predicted: {', '.join(predicted) or 'none ≥ 0.5'}"
+        label = f"{SYNTHETIC_LABEL} | " if self.synthetic else ""
+        return f"{label}{self.recording.record_id} | predicted: {', '.join(predicted) or 'none ≥ 0.5'}"
 
     def report(self) -> dict[str, Any]:
         """JSON-ready: probabilities, lead shares, top segments (seconds), model, input checks."""
@@ -34,6 +44,7 @@ class RecordExplanation:
         return {
             "record_id": rec.record_id,
             "source": rec.source,
+            "synthetic": self.synthetic,
             "model": {"name": self.model_name, "source": self.model_source, "ecgimn_version": __version__},
             "probabilities": {c: float(p) for c, p in zip(ex.class_names, ex.probabilities[0])},
             "predicted": [c for c, p in zip(ex.class_names, ex.probabilities[0]) if p >= 0.5],
@@ -63,6 +74,12 @@ def explain_recording(
     """
     if isinstance(classes, str):
         classes = [classes]
+    min_s = getattr(predictor, "min_seconds", None)
+    if min_s is not None and recording.duration + 1e-9 < min_s:
+        raise InputError(
+            f"{recording.source or recording.record_id}: the record is {recording.duration:.2f} s long but model "
+            f"{predictor.name!r} needs at least {min_s:.2f} s (its input window); use a longer recording"
+        )
     ex = predictor.explain(recording.signal, fs=recording.fs)
     if classes:
         classes = [ex.class_names[ex.class_index(c)] for c in classes]  # validates names
@@ -71,6 +88,30 @@ def explain_recording(
         window_s=window_s, stride_s=stride_s, top_k=top_k,
     )
     return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def figure_paths(
+    result: RecordExplanation,
+    out_dir: str | Path,
+    *,
+    formats: tuple[str, ...] = ("png",),
+    heatmap: bool = True,
+    stem: str | None = None,
+) -> list[tuple[str, str, Path]]:
+    """``(class, "ecg" | "heatmap", path)`` of every picture :func:`render` writes (to check before writing)."""
+    out_dir = Path(out_dir)
+    stem = stem or result.recording.record_id
+    kinds = ("ecg", "heatmap") if heatmap else ("ecg",)
+    return [
+        (ev.class_name, kind, out_dir / f"{stem}_{_safe(ev.class_name)}_{kind}.{fmt}")
+        for ev in result.evidence
+        for fmt in formats
+        for kind in kinds
+    ]
 
 
 def render(
@@ -85,18 +126,19 @@ def render(
     """Write the ECG-paper picture (and the leads x time heatmap) per explained class; returns the paths."""
     from ecgimn.viz import plot_class_evidence, plot_evidence_heatmap, save_figure
 
-    out_dir = Path(out_dir)
     stem = stem or result.recording.record_id
     signal = result.explanation.inputs[0]
     fs = result.explanation.fs
+    evidence = {ev.class_name: ev for ev in result.evidence}
+    label = "SYNTHETIC " if result.synthetic else ""
     paths = []
-    for ev in result.evidence:
-        title = f"{result.title} | explained: {ev.class_name} (p = {ev.probability:.2f})"
-        for fmt in formats:
+    for name, kind, path in figure_paths(result, out_dir, formats=formats, heatmap=heatmap, stem=stem):
+        ev = evidence[name]
+        if kind == "ecg":
+            title = f"{result.title} | explained: {ev.class_name} (p = {ev.probability:.2f})"
             fig = plot_class_evidence(signal, ev, title=title, layout=layout)
-            paths.append(save_figure(fig, out_dir / f"{stem}_{ev.class_name}_ecg.{fmt}"))
-            if heatmap:
-                fig = plot_evidence_heatmap(ev.attribution, fs, title=f"{stem}: evidence for {ev.class_name}")
-                paths.append(save_figure(fig, out_dir / f"{stem}_{ev.class_name}_heatmap.{fmt}"))
+        else:
+            fig = plot_evidence_heatmap(ev.attribution, fs, title=f"{label}{stem}: evidence for {ev.class_name}")
+        paths.append(save_figure(fig, path))
     return paths
 

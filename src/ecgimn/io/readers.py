@@ -193,6 +193,12 @@ def _read_npz(p: Path, src: str) -> _Raw:
 
 
 def _np_load(p: Path, src: str) -> Any:  # ndarray or NpzFile
+    with open(p, "rb") as fh:
+        magic = fh.read(6)
+    if magic.startswith(b"\x80"):  # a raw pickle stream
+        raise InputError(f"{src}: {_pickle_msg(ValueError('pickle'))}")
+    if not magic.startswith((b"\x93NUMPY", b"PK")):
+        raise InputError(f"{src}: not a NumPy .npy/.npz file (no NumPy header); save it with np.save / np.savez")
     try:
         return np.load(p, allow_pickle=False)
     except ValueError as exc:
