@@ -1,0 +1,589 @@
+"""The explanation web app: what-if functions, endpoints, and its safety rules (size, types, paths, pickle,
+error messages, temporary files)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from ecgimn.api import Explanation, Predictor
+from ecgimn.constants import LEADS
+from ecgimn.errors import ConfigError, InputError
+from ecgimn.explain import Segment
+from ecgimn.io.recording import Recording
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from ecgimn.app import remove_leads, remove_segments, what_if  # noqa: E402
+from ecgimn.app.server import GENERIC_ERROR, create_app  # noqa: E402
+from ecgimn.cli import build_parser  # noqa: E402
+from ecgimn.cli.app import exposure_warning, is_loopback  # noqa: E402
+
+CLASSES = ["CD", "HYP", "MI", "NORM", "STTC"]
+
+
+def make_tiny_checkpoint(path: Path) -> Path:
+    """A random-init 5-class imn-1d checkpoint (100 Hz, 10 s window) for app tests."""
+    from ecgimn.data import Standardizer
+    from ecgimn.models import create_model
+    from ecgimn.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("imn-1d", num_classes=len(CLASSES))
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": dict(model.config),
+        "interpretable": True,
+        "task": "superdiagnostic",
+        "class_names": list(CLASSES),
+        "fs": 100,
+        "standardizer": Standardizer("per_record").to_dict(),
+        "window_samples": 1000,
+        "stride_samples": 500,
+        "head": "sigmoid",
+    }
+    return save_checkpoint(path, payload)
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    from ecgimn.api import load
+
+    return load(make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt"))
+
+
+@pytest.fixture(scope="module")
+def temp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("app-temp")
+
+
+@pytest.fixture(scope="module")
+def client(predictor: Predictor, _synthetic_ptbxl_template: Path, temp_root: Path) -> TestClient:
+    app = create_app(predictor, data_dir=_synthetic_ptbxl_template, max_upload_mb=2, temp_root=temp_root)
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def record_files(_synthetic_ptbxl_template: Path) -> dict[str, bytes]:
+    """The .hea and .dat of synthetic PTB-XL record 8 (100 Hz) as bytes."""
+    stem = _synthetic_ptbxl_template / "records100" / "00000" / "00008_lr"
+    return {p.name: p.read_bytes() for p in (stem.with_suffix(".hea"), stem.with_suffix(".dat"))}
+
+
+def _csv_bytes(signal: np.ndarray, names: list[str] | tuple[str, ...] = LEADS) -> bytes:
+    lines = [",".join(names)] + [",".join(f"{v:.4f}" for v in row) for row in signal.T]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _signal(seconds: float = 10, fs: int = 100) -> np.ndarray:
+    t = np.arange(int(seconds * fs)) / fs
+    return (0.8 * np.sin(2 * np.pi * 1.1 * t)[None] * np.linspace(-1, 1, 12)[:, None]).astype(np.float32)
+
+
+def _upload(client: TestClient, files: list[tuple[str, bytes]], **fields: str) -> Any:
+    return client.post("/api/upload", files=[("files", (n, b)) for n, b in files], data=fields)
+
+
+def _error(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert "Traceback" not in body["error"]
+    return body["error"]
+
+
+# ------------------------------------------------------------------------------------------ what-if functions
+
+
+def test_remove_segments_interpolates_within_the_lead() -> None:
+    x = np.tile(np.arange(100, dtype=np.float32) ** 1.5, (12, 1))
+    before = x.copy()
+    seg = Segment("V2", 7, 20, 40, 0.2, 0.4, 1.0)
+    out = remove_segments(x, [seg], fs=100)
+    line = np.interp(np.arange(20, 40), [19, 40], [x[7, 19], x[7, 40]])
+    np.testing.assert_allclose(out[7, 20:40], line, rtol=1e-6)
+    np.testing.assert_array_equal(np.delete(out, 7, axis=0), np.delete(x, 7, axis=0))  # other leads untouched
+    np.testing.assert_array_equal(out[7, :20], x[7, :20])
+    np.testing.assert_array_equal(out[7, 40:], x[7, 40:])
+    np.testing.assert_array_equal(x, before)  # the input is not modified
+
+
+def test_remove_segments_edges_overlaps_zero_mode_and_mappings() -> None:
+    x = np.random.default_rng(0).standard_normal((12, 100)).astype(np.float32)
+    start = remove_segments(x, [{"lead": "I", "start_s": 0.0, "end_s": 0.1}], fs=100)
+    np.testing.assert_array_equal(start[0, :10], np.full(10, x[0, 10]))  # held flat at the record's start
+    end = remove_segments(x, [{"lead_index": 1, "start_s": 0.9, "end_s": 1.0}], fs=100)
+    np.testing.assert_array_equal(end[1, 90:], np.full(10, x[1, 89]))
+    whole = remove_segments(x, [{"lead": "aVR", "start_s": 0, "end_s": 1.0}], fs=100)
+    assert not whole[3].any()
+    # overlapping windows of one lead are merged: the line joins the kept neighbours of the union
+    both = remove_segments(x, [{"lead": 4, "start_s": 0.2, "end_s": 0.5}, {"lead": 4, "start_s": 0.4, "end_s": 0.6}],
+                           fs=100)  # fmt: skip
+    np.testing.assert_allclose(both[4, 20:60], np.interp(np.arange(20, 60), [19, 60], [x[4, 19], x[4, 60]]),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    zero = remove_segments(x, [{"lead": "V6", "start_s": 0.3, "end_s": 0.5}], fs=100, mode="zero")
+    assert not zero[11, 30:50].any() and zero[11, 29] == x[11, 29] and zero[11, 50] == x[11, 50]
+    # times in seconds map to samples at the given rate (500 Hz: 0.2-0.4 s = samples 100-200)
+    hi = remove_segments(np.ones((12, 500), np.float32), [{"lead": 0, "start_s": 0.2, "end_s": 0.4}], fs=500,
+                         mode="zero")  # fmt: skip
+    assert np.flatnonzero(hi[0] == 0).tolist() == list(range(100, 200))
+    with pytest.raises(ConfigError):
+        remove_segments(x, [], fs=100, mode="noise")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        remove_segments(x, [{"lead": "X9", "start_s": 0, "end_s": 1}], fs=100)
+    with pytest.raises(InputError):
+        remove_segments(x[:5], [], fs=100)
+
+
+def test_remove_leads_sets_zero_mv() -> None:
+    x = np.ones((12, 50), np.float32)
+    out = remove_leads(x, ["V1", 0])
+    assert not out[6].any() and not out[0].any() and out[[1, 2, 3, 4, 5, 7, 8, 9, 10, 11]].all()
+    assert x.all()
+
+
+class LinearPredictor:
+    """A fixed linear model on raw mV (no standardisation): logit_k = sum(W_k * x) + b_k, exact by design."""
+
+    name = "linear"
+    source = "linear"
+    class_names = ["A", "B"]
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(1)
+        self.w = rng.standard_normal((2, 12, 200)).astype(np.float64) * 0.05
+        self.b = np.array([0.1, -0.2])
+        self.calls = 0
+
+    def explain(self, x: np.ndarray, fs: float = 100) -> Explanation:
+        self.calls += 1
+        x = np.asarray(x, dtype=np.float64)[None]
+        att = self.w[None] * x[:, None]
+        logits = att.sum((-2, -1)) + self.b
+        return Explanation(
+            class_names=self.class_names, probabilities=1 / (1 + np.exp(-logits)), logits=logits,
+            weights=self.w[None], bias=self.b[None], attribution=att, inputs=x.astype(np.float32),
+            inputs_std=x.astype(np.float32), weights_mv=self.w[None], bias_mv=self.b[None], fs=float(fs),
+        )  # fmt: skip
+
+
+def test_what_if_reruns_the_model_on_the_modified_input() -> None:
+    pred = LinearPredictor()
+    x = np.random.default_rng(2).standard_normal((12, 200)).astype(np.float32)
+    rec = Recording(x, 100.0, record_id="r")
+    res = what_if(pred, rec, "A", k=3, what="segments", mode="zero", window_s=0.2, stride_s=0.1)
+    assert pred.calls == 2  # once to explain, once on the modified input
+    assert len(res.removed) == 3 and all(r["evidence"] > 0 for r in res.removed)
+    # a fixed linear model: zeroing removes exactly the removed segments' evidence from the logit
+    assert res.logit_new == pytest.approx(res.logit_old - res.removed_evidence, abs=1e-4)
+    assert res.probability_new < res.probability_old
+    assert res.probability_old == pytest.approx(pred.explain(x).probabilities[0, 0])
+    expected = remove_segments(x, res.removed, 100.0, "zero")
+    np.testing.assert_array_equal(res.modified_mv, expected)
+    assert res.probability_new == pytest.approx(float(pred.explain(expected).probabilities[0, 0]))
+
+    leads = what_if(pred, rec, "a", k=2, what="leads")
+    shares = (pred.w[0] * x).sum(1)
+    assert [r["lead_index"] for r in leads.removed] == list(np.argsort(-shares)[:2])
+    assert leads.mode == "zero" and not leads.modified_mv[leads.removed[0]["lead_index"]].any()
+    assert leads.logit_new == pytest.approx(leads.logit_old - leads.removed_evidence, abs=1e-4)
+    assert json.dumps(leads.to_dict())
+
+    with pytest.raises(ConfigError):
+        what_if(pred, rec, "A", k=2, what="leads", mode="interpolate")
+    with pytest.raises(ConfigError):
+        what_if(pred, rec, "Z", k=2)
+    with pytest.raises(ConfigError):
+        what_if(pred, rec, "A", k=0)
+
+
+def test_what_if_with_fewer_positive_parts_than_k() -> None:
+    pred = LinearPredictor()
+    pred.w = -np.abs(pred.w)  # all evidence negative for a positive signal
+    rec = Recording(np.ones((12, 200), np.float32), 100.0)
+    res = what_if(pred, rec, "A", k=3, what="leads")
+    assert res.removed == [] and res.probability_new == res.probability_old and res.notes
+
+
+def test_what_if_with_the_network(predictor: Predictor) -> None:
+    rec = Recording(_signal(), 100.0)
+    res = what_if(predictor, rec, "MI", k=2, what="segments")
+    assert 0 < len(res.removed) <= 2 and res.mode == "interpolate"
+    new = predictor.explain(res.modified_mv, fs=100)
+    assert res.probability_new == pytest.approx(float(new.probabilities[0, 2]), abs=1e-6)
+    assert res.probability_old == pytest.approx(
+        float(predictor.explain(rec.signal).probabilities[0, 2]), abs=1e-6
+    )
+
+
+# ------------------------------------------------------------------------------------------ endpoints
+
+
+def test_page_and_static_files_work_offline(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "content-security-policy" in page.headers and page.headers["x-content-type-options"] == "nosniff"
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    for text in (page.text, client.get("/static/app.js").text, client.get("/static/style.css").text):
+        assert "http://" not in text and "https://" not in text  # no CDN, no external resource
+    info = client.get("/api/info").json()
+    assert info["model"]["classes"] == CLASSES and info["max_upload_mb"] == 2
+    assert "/" not in info["model"]["source"]  # no server paths
+
+
+def test_upload_wfdb_pair_and_zip(client: TestClient, record_files: dict[str, bytes]) -> None:
+    r = _upload(client, list(record_files.items()))
+    assert r.status_code == 200, r.text
+    data = r.json()
+    probs = {p["class"]: p["probability"] for p in data["probabilities"]}
+    assert list(probs) == CLASSES and all(0 < p < 1 for p in probs.values())
+    assert data["explained"] == max(probs, key=probs.get)
+    assert data["record"]["record_id"] == "00008_lr" and not data["record"]["synthetic"]
+    ev = data["evidence"]
+    assert ev["sum_lead_shares"] + ev["bias"] == pytest.approx(ev["logit"], abs=1e-3)
+    assert set(ev["lead_shares"]) == set(LEADS) and len(ev["top_positive"]) <= 3
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in record_files.items():
+            zf.writestr(f"folder/{name}", content)
+        zf.writestr("__MACOSX/._00008_lr.hea", b"junk")
+    z = _upload(client, [("record.zip", buf.getvalue())])
+    assert z.status_code == 200, z.text
+    assert z.json()["probabilities"] == data["probabilities"]
+
+
+def test_upload_csv_npy_npz_with_fields(client: TestClient) -> None:
+    x = _signal()
+    r = _upload(client, [("my ecg.csv", _csv_bytes(x))], fs="100", units="mV")
+    assert r.status_code == 200, r.text
+    assert r.json()["record"]["record_id"] == "my ecg"
+    buf = io.BytesIO()
+    np.save(buf, x)
+    assert _upload(client, [("sig.npy", buf.getvalue())], fs="100").status_code == 200
+    buf = io.BytesIO()
+    np.savez(buf, signal=x, fs=np.array(100.0))
+    r = _upload(client, [("sig.npz", buf.getvalue())], fs="100")
+    assert r.status_code == 200, r.text
+    # a 500 Hz upload is resampled to the model's 100 Hz (noted)
+    r = _upload(client, [("fast.csv", _csv_bytes(_signal(fs=500)))], fs="500")
+    assert r.status_code == 200 and any("resampled" in n for n in r.json()["record"]["notes"])
+
+
+def test_explain_options_figures_report_and_whatif(
+    client: TestClient, record_files: dict[str, bytes]
+) -> None:
+    rid = _upload(client, list(record_files.items())).json()["id"]
+    r = client.get("/api/explain", params={"id": rid, "class_name": "MI", "window_s": 1.0, "stride_s": 0.5,
+                                           "top_k": 2, "layout": "12x1"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["explained"] == "MI" and data["options"]["layout"] == "12x1"
+    segs = data["evidence"]["top_positive"]
+    assert len(segs) <= 2 and all(s["end_s"] - s["start_s"] == pytest.approx(1.0) for s in segs)
+    png = client.get(data["urls"]["png"])
+    assert (
+        png.status_code == 200
+        and png.content.startswith(b"\x89PNG")
+        and png.headers["content-type"] == "image/png"
+    )
+    heat = client.get(data["urls"]["heatmap"])
+    assert heat.content.startswith(b"\x89PNG") and heat.content != png.content
+    pdf = client.get(data["urls"]["pdf"])
+    assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
+    assert "00008_lr_MI.pdf" in pdf.headers["content-disposition"]
+    report = client.get(data["urls"]["report"])
+    assert "attachment" in report.headers["content-disposition"]
+    rep = report.json()
+    assert rep["explanations"][0]["class"] == "MI" and rep["explanations"][0]["window_s"] == 1.0
+    assert rep["probabilities"]["MI"] == pytest.approx(data["evidence"]["probability"])
+    assert "/" not in rep["model"]["source"]
+
+    w = client.post("/api/whatif", json={"id": rid, "class_name": "MI", "k": 2, "what": "segments",
+                                         "mode": "zero", "window_s": 1.0, "stride_s": 0.5})  # fmt: skip
+    assert w.status_code == 200, w.text
+    res = w.json()
+    assert res["probability_old"] == pytest.approx(data["evidence"]["probability"])
+    assert 0 < res["probability_new"] < 1 and len(res["removed"]) <= 2
+    assert [s["start_s"] for s in res["removed"]] == [s["start_s"] for s in segs]
+    leads = client.post("/api/whatif", json={"id": rid, "class_name": "MI", "k": 12, "what": "leads"}).json()
+    assert leads["mode"] == "zero" and len(leads["removed"]) <= 12
+
+    bad = client.get("/api/explain", params={"id": rid, "class_name": "XYZ"})
+    assert bad.status_code == 400 and "CD, HYP, MI, NORM, STTC" in _error(bad)
+    bad = client.get("/api/explain", params={"id": rid, "top_k": 0})
+    assert bad.status_code == 422 and "top_k" in _error(bad)
+    bad = client.get("/api/figure", params={"id": rid, "fmt": "svg"})
+    assert bad.status_code == 422 and "fmt" in _error(bad)
+    bad = client.post("/api/whatif", json={"id": rid, "class_name": "MI", "what": "everything"})
+    assert bad.status_code == 422 and "what" in _error(bad)
+
+
+def test_ptbxl_records_are_fold_10_and_chosen_by_id(client: TestClient) -> None:
+    listing = client.get("/api/ptbxl/records").json()
+    rows = listing["records"]
+    assert [r["ecg_id"] for r in rows] == [10, 20]  # the synthetic folder's fold-10 records
+    assert rows[0]["labels"] == ["MI"] and rows[0]["sex"] == "M" and rows[0]["age"] == "50"
+    r = client.post("/api/ptbxl/load", json={"ecg_id": 10})
+    assert r.status_code == 200, r.text
+    assert r.json()["record"]["kind"] == "ptbxl" and "/" not in r.json()["record"]["source"].split("(")[0]
+    assert client.post("/api/ptbxl/load", json={"ecg_id": 1}).status_code == 404  # fold 1: not listed
+    assert "fold-10" in _error(client.post("/api/ptbxl/load", json={"ecg_id": 99999}))
+    bad = client.post("/api/ptbxl/load", json={"ecg_id": "../../etc/passwd"})
+    assert bad.status_code == 422 and _error(bad)
+
+
+def test_demo_is_labelled_synthetic(client: TestClient) -> None:
+    pytest.importorskip("neurokit2")
+    data = client.post("/api/demo").json()
+    assert data["record"]["synthetic"] and "SYNTHETIC" in data["record"]["label"]
+    assert any("SYNTHETIC" in n for n in data["record"]["notes"])
+
+
+def test_without_ptbxl_folder(predictor: Predictor, temp_root: Path) -> None:
+    c = TestClient(create_app(predictor, temp_root=temp_root))
+    assert c.get("/api/info").json()["ptbxl"] is None
+    r = c.get("/api/ptbxl/records")
+    assert r.status_code == 404 and "--data" in _error(r)
+
+
+# ------------------------------------------------------------------------------------------ safety
+
+
+def test_upload_size_limit(client: TestClient, predictor: Predictor, temp_root: Path) -> None:
+    big = b"0," * (1_200_000)  # 2.4 MB > the 2 MB limit
+    r = _upload(client, [("big.csv", big)])
+    assert r.status_code == 413 and "at most 2 MB" in _error(r)
+    # the same without a Content-Length header (chunked): cut off while reading
+    small = TestClient(create_app(predictor, max_upload_mb=0.05, temp_root=temp_root))
+    boundary = "XyZ"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n").encode()  # fmt: skip
+
+    def chunks() -> Any:
+        yield head
+        for _ in range(100):
+            yield b"1," * 5000
+
+    r = small.post(
+        "/api/upload", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert r.status_code == 413 and "at most 0.05 MB" in _error(r)
+
+
+def test_upload_limit_is_enforced_while_reading(predictor: Predictor, temp_root: Path) -> None:
+    """Driven at the ASGI level: the app must stop pulling body chunks once the limit is passed."""
+    app = create_app(predictor, max_upload_mb=0.1, temp_root=temp_root)
+    boundary = b"B0undary"
+    head = b'--B0undary\r\nContent-Disposition: form-data; name="files"; filename="x.csv"\r\n\r\n'
+    chunk = b"0.1," * 8192  # 32 KiB
+    pulled = 0
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal pulled
+        pulled += 1
+        body = head if pulled == 1 else chunk
+        return {"type": "http.request", "body": body, "more_body": pulled < 1000}  # ~32 MB offered
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/api/upload", "raw_path": b"/api/upload", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"multipart/form-data; boundary=" + boundary), (b"host", b"test")],
+        "client": ("127.0.0.1", 1), "server": ("test", 80),
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert pulled <= 6  # 0.1 MB = 3.2 chunks: stopped right after the limit, not after 1000 chunks
+    assert "upload too large" in json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"]
+
+    # a declared Content-Length over the limit is refused before reading any of the body
+    pulled = 0
+    sent.clear()
+    scope["headers"] = [*scope["headers"], (b"content-length", b"99999999")]
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413 and pulled == 0
+
+
+@pytest.mark.parametrize("name", ["ecg.exe", "ecg.pkl", "ecg.pickle", "ecg", "ecg.json", "ecg.csv.exe"])
+def test_only_ecg_extensions_are_accepted(client: TestClient, name: str) -> None:
+    r = _upload(client, [(name, b"1,2,3\n")])
+    assert r.status_code == 415
+    msg = _error(r)
+    assert "unsupported file type" in msg and ".csv" in msg
+
+
+def test_zip_contents_are_checked(client: TestClient, record_files: dict[str, bytes]) -> None:
+    def zipped(members: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for n, c in members.items():
+                zf.writestr(n, c)
+        return buf.getvalue()
+
+    r = _upload(client, [("a.zip", zipped({"evil.exe": b"MZ"}))])
+    assert r.status_code == 415
+    r = _upload(client, [("a.zip", zipped({**record_files, "other.csv": b"1,2"}))])
+    assert r.status_code == 400 and "one recording" in _error(r)
+    bomb = zipped({"big.csv": b"0" * 3_000_000})  # tiny compressed, 3 MB unpacked > 2 MB
+    assert len(bomb) < 100_000
+    r = _upload(client, [("bomb.zip", bomb)])
+    assert r.status_code == 413
+    r = _upload(client, [("bad.zip", b"PK not really a zip")])
+    assert r.status_code == 400 and "not a readable .zip" in _error(r)
+
+
+def test_pickled_npy_is_refused(client: TestClient) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    r = _upload(client, [("obj.npy", buf.getvalue())], fs="100")
+    assert r.status_code == 400 and "pickled" in _error(r)
+    r = _upload(client, [("raw.npy", pickle.dumps({"signal": [1, 2, 3]}))], fs="100")
+    assert r.status_code == 400 and _error(r)
+
+
+def test_bad_files_give_messages(client: TestClient, record_files: dict[str, bytes], temp_root: Path) -> None:
+    r = _upload(client, [("notes.txt", b"\x00\xff garbage \x13\x37 not an ECG")])
+    assert r.status_code == 400 and "notes.txt" in _error(r)
+    r = _upload(
+        client, [("five.csv", _csv_bytes(_signal()[:5], names=["I", "II", "V1", "V2", "V3"]))], fs="100"
+    )
+    assert r.status_code == 400 and "missing" in _error(r).lower()
+    r = _upload(
+        client, [("nolead.csv", _csv_bytes(_signal()[:5], names=["a", "b", "c", "d", "e"]))], fs="100"
+    )
+    assert r.status_code == 400 and _error(r)
+    r = _upload(client, [("short.csv", _csv_bytes(_signal(seconds=3)))], fs="100")
+    assert r.status_code == 400 and "at least 10.00 s" in _error(r)
+    r = _upload(client, [("nofs.csv", _csv_bytes(_signal()))])
+    assert r.status_code == 400 and "sampling rate" in _error(r)
+    r = _upload(client, [("x.csv", _csv_bytes(_signal()))], fs="fast")
+    assert r.status_code == 400 and "fs" in _error(r)
+    hea = next(n for n in record_files if n.endswith(".hea"))
+    r = _upload(client, [(hea, record_files[hea])])
+    assert r.status_code == 400 and ".dat" in _error(r)
+    r = _upload(client, [("a.csv", b"1"), ("b.csv", b"2")])
+    assert r.status_code == 400 and "one recording" in _error(r)
+    r = client.post("/api/upload", data={"fs": "100"})
+    assert r.status_code == 400 and "file" in _error(r)
+    for response in (r,):
+        assert str(temp_root) not in response.text
+
+
+def test_wfdb_header_cannot_point_at_server_files(client: TestClient, record_files: dict[str, bytes],
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    secret = tmp_path / "secret.dat"
+    secret.write_bytes(record_files["00008_lr.dat"])  # a readable record elsewhere on the server
+    dat = record_files["00008_lr.dat"]
+    for target in (str(secret), "../secret.dat"):  # wfdb's header syntax refuses these already; still a 400
+        hea = record_files["00008_lr.hea"].decode().replace("00008_lr.dat", target)
+        r = _upload(client, [("00008_lr.hea", hea.encode()), ("00008_lr.dat", dat)])
+        assert r.status_code == 400 and "00008_lr.hea" in _error(r)
+    hea = record_files["00008_lr.hea"].decode().replace("00008_lr.dat", "other.dat")  # a file not uploaded
+    r = _upload(client, [("00008_lr.hea", hea.encode()), ("00008_lr.dat", dat)])
+    assert r.status_code == 400 and "'other.dat' was not uploaded" in _error(r)
+    # file names with folders are reduced to their base name; nothing is written outside the request folder
+    r = _upload(client, [("../../00008_lr.hea", record_files["00008_lr.hea"]),
+                         ("..\\00008_lr.dat", record_files["00008_lr.dat"])])  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = _upload(client, [("bad name.hea", record_files["00008_lr.hea"]), ("00008_lr.dat", b"")])
+    assert r.status_code == 400 and "letters, digits" in _error(r)
+
+
+def test_unknown_or_path_like_ids(client: TestClient) -> None:
+    for rid in ("0" * 32, "../../etc/passwd", "/etc/passwd", ""):
+        r = client.get("/api/explain", params={"id": rid})
+        assert r.status_code in (404, 422) and _error(r)
+    r = client.get("/api/figure", params={"id": "f" * 32})
+    assert r.status_code == 404 and "load it again" in _error(r)
+    assert client.get("/api/nothing").status_code == 404
+    assert client.get("/static/../server.py").status_code == 404
+
+
+def test_unexpected_errors_are_generic_and_logged(
+    predictor: Predictor, temp_root: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(predictor, temp_root=temp_root)
+    c = TestClient(app)
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internal detail /srv/data")
+
+    monkeypatch.setattr(app.state.service, "load_demo", boom)
+    with caplog.at_level(logging.ERROR, logger="ecgimn.app"):
+        r = c.post("/api/demo")
+    assert r.status_code == 500
+    assert _error(r) == GENERIC_ERROR and "secret" not in r.text
+    assert "secret internal detail" in caplog.text and "Traceback" in caplog.text
+
+
+def test_temporary_files_are_removed(
+    client: TestClient, temp_root: Path, record_files: dict[str, bytes]
+) -> None:
+    """Runs after the upload tests of this module (successes and failures): the temp root must be empty."""
+    assert _upload(client, list(record_files.items())).status_code == 200
+    assert _upload(client, [("bad.txt", b"\x00\x01")]).status_code == 400
+    assert _upload(client, [("big.csv", b"1" * 3_000_000)]).status_code == 413
+    assert list(temp_root.iterdir()) == []
+
+
+def test_host_and_origin_checks(predictor: Predictor, temp_root: Path) -> None:
+    app = create_app(predictor, temp_root=temp_root, allowed_hosts=("127.0.0.1", "localhost"))
+    local = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert local.get("/api/info").status_code == 200
+    assert TestClient(app, base_url="http://localhost:8000").get("/api/info").status_code == 200
+    rebound = TestClient(app, base_url="http://attacker.example:8000")  # DNS rebinding: foreign Host header
+    r = rebound.get("/api/info")
+    assert r.status_code == 400 and "Host" in _error(r)
+    r = local.post("/api/demo", headers={"origin": "http://evil.example"})  # cross-site post
+    assert r.status_code == 403 and "cross-site" in _error(r)
+    r = local.post("/api/whatif", headers={"origin": "http://127.0.0.1:8000"}, json={"id": "x"})
+    assert r.status_code == 422  # same origin passes the guard (then fails validation)
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def test_cli_app_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    args = build_parser().parse_args(["app"])
+    assert (args.host, args.port, args.model, args.data, args.max_upload_mb) == (
+        "127.0.0.1",
+        8000,
+        "default",
+        None,
+        20,
+    )
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
+    assert "NO authentication" in exposure_warning("0.0.0.0", 8000)
+
+    import uvicorn
+
+    ran: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
+    ckpt = make_tiny_checkpoint(tmp_path / "m.pt")
+    args = build_parser().parse_args(["app", "--model", str(ckpt), "--host", "0.0.0.0", "--port", "8123"])
+    assert args.func(args) == 0
+    assert ran["host"] == "0.0.0.0" and ran["port"] == 8123
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "NO authentication" in err
+    args = build_parser().parse_args(["app", "--model", str(ckpt)])
+    args.func(args)
+    assert "WARNING" not in capsys.readouterr().err

@@ -1,0 +1,249 @@
+"""End-to-end: the app served by uvicorn, driven in headless Chromium (Playwright) with real PTB-XL files.
+
+Environment (optional): ``ECGIMN_APP_MODEL`` serves that model instead of the small random-init test checkpoint;
+``ECGIMN_SCREENSHOT=docs/images/app_screenshot.png`` also writes the page screenshot there (else to tmp).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+CLASSES = ["CD", "HYP", "MI", "NORM", "STTC"]
+RECORD = "records100/00000/00008_lr"
+
+
+def _tiny_checkpoint(path: Path) -> Path:
+    """A random-init 5-class imn-1d checkpoint (100 Hz, 10 s window), as in test_app.py."""
+    from ecgimn.data import Standardizer
+    from ecgimn.models import create_model
+    from ecgimn.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("imn-1d", num_classes=len(CLASSES))
+    return save_checkpoint(
+        path,
+        {
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "model_config": dict(model.config),
+            "interpretable": True,
+            "task": "superdiagnostic",
+            "class_names": list(CLASSES),
+            "fs": 100,
+            "standardizer": Standardizer("per_record").to_dict(),
+            "window_samples": 1000,
+            "stride_samples": 500,
+            "head": "sigmoid",
+        },
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(shared_ptbxl: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    uvicorn = pytest.importorskip("uvicorn")
+    from ecgimn.app.server import create_app
+
+    model = os.environ.get("ECGIMN_APP_MODEL") or _tiny_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    )
+    app = create_app(  # as `ecgimn app` serves it: loopback Host names only
+        model,
+        data_dir=shared_ptbxl,
+        temp_root=tmp_path_factory.mktemp("app-temp"),
+        allowed_hosts=("127.0.0.1",),
+    )
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright (python) is not installed")
+    if not CHROMIUM:
+        pytest.skip("Chromium not found (/usr/bin/chromium or `chromium` on PATH)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+        pg = context.new_page()
+        pg.set_default_timeout(20_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        # the page runs under its Content-Security-Policy (no inline script/style, no external resource)
+        pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+        pg.goto(server + "/")
+        pg.wait_for_function("() => document.getElementById('model-info').textContent.includes('model ')")
+        yield pg
+        assert not errors, f"JavaScript / CSP errors in the page: {errors}"
+        browser.close()
+
+
+def _wait_figure(pg: Any) -> None:
+    pg.wait_for_function(
+        "() => { const i = document.getElementById('figure');"
+        " return i.complete && i.naturalWidth > 0 && !document.getElementById('figure-wrap')"
+        ".classList.contains('loading'); }"
+    )
+
+
+def _predictions(pg: Any) -> dict[str, float]:
+    rows = pg.locator("#pred-table tbody tr")
+    out = {}
+    for i in range(rows.count()):
+        out[rows.nth(i).locator("td.cls").inner_text().strip()] = float(
+            rows.nth(i).locator(".num").inner_text()
+        )
+    return out
+
+
+def _upload(pg: Any, files: list[Path], fs: str = "") -> None:
+    if pg.locator("#error").is_visible():
+        pg.click("#error-close")
+    pg.fill("#fs", fs)
+    old = pg.evaluate("document.getElementById('record-title').textContent")
+    pg.set_input_files("#files", [str(f) for f in files])
+    pg.click("#upload-btn")
+    pg.wait_for_function(
+        "([old]) => !document.getElementById('error').hidden || "
+        "document.getElementById('record-title').textContent !== old",
+        arg=[old],
+    )
+
+
+def _no_error(pg: Any) -> None:
+    assert pg.locator("#error").is_hidden(), pg.locator("#error-text").inner_text()
+
+
+def test_wfdb_upload_predictions_picture_and_what_if(page: Any, shared_ptbxl: Path) -> None:
+    stem = shared_ptbxl / RECORD
+    _upload(page, [stem.with_suffix(".hea"), stem.with_suffix(".dat")])
+    _no_error(page)
+    assert "00008_lr.hea" in page.inner_text("#record-title")
+    probs = _predictions(page)
+    assert len(probs) >= 2 and all(0 <= p <= 1 for p in probs.values())
+    _wait_figure(page)
+    explained = page.input_value("#opt-class")
+    assert explained in probs and explained in page.inner_text("#fig-title")
+    assert page.locator("#lead-table tbody tr").count() == 12
+
+    # explain another class by clicking its row; change the layout
+    other = next(c for c in probs if c != explained)
+    page.locator("#pred-table tbody tr", has_text=other).click()
+    page.wait_for_function(
+        "([c]) => document.getElementById('fig-title').textContent.includes(c)", arg=[other]
+    )
+    page.select_option("#opt-layout", "12x1")
+    page.wait_for_function("() => document.getElementById('opt-layout').value === '12x1'")
+    _wait_figure(page)
+    _no_error(page)
+
+    # what-if: remove the top-3 segments, the model runs again
+    page.click("#whatif-btn")
+    page.wait_for_selector("#whatif-result", state="visible")
+    old_text, new_text = page.inner_text("#wi-old"), page.inner_text("#wi-new")
+    assert f"p({other})" in old_text and f"p({other})" in new_text
+    assert float(old_text.split("=")[1]) == pytest.approx(probs[other], abs=1e-3)
+    assert 0 <= float(new_text.split("=")[1]) <= 1
+    assert "Removed" in page.inner_text("#wi-summary")
+
+    with page.expect_download() as download:
+        page.click("#dl-json")
+    assert download.value.suggested_filename.endswith("_report.json")
+
+
+def test_csv_upload_and_ptbxl_list(page: Any, shared_ptbxl: Path, tmp_path: Path) -> None:
+    from ecgimn.constants import LEADS
+    from ecgimn.io import read_ecg
+
+    rec = read_ecg(shared_ptbxl / f"{RECORD}.hea")
+    csv = tmp_path / "record8.csv"
+    np.savetxt(csv, rec.signal.T, delimiter=",", header=",".join(LEADS), comments="", fmt="%.4f")
+    _upload(page, [csv], fs="100")
+    _no_error(page)
+    assert "record8.csv" in page.inner_text("#record-title")
+    assert len(_predictions(page)) >= 2
+    _wait_figure(page)
+
+    # a PTB-XL fold-10 record chosen from the list
+    page.fill("#ptbxl-filter", "")
+    first = page.locator("#ptbxl-select option").first.get_attribute("value")
+    page.select_option("#ptbxl-select", first)
+    page.click("#ptbxl-btn")
+    page.wait_for_function(
+        "([i]) => document.getElementById('record-title').textContent.includes(i)", arg=[first]
+    )
+    _wait_figure(page)
+    _no_error(page)
+
+
+def test_bad_uploads_show_messages(page: Any, shared_ptbxl: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_bytes(b"\x00\x17 this is \xff not an ECG \x01")
+    _upload(page, [garbage])
+    page.wait_for_selector("#error", state="visible")
+    assert "garbage.txt" in page.inner_text("#error-text")
+
+    page.click("#error-close")
+    five = tmp_path / "five_leads.csv"
+    x = np.random.default_rng(0).standard_normal((1000, 5)) * 0.2
+    np.savetxt(five, x, delimiter=",", header="I,II,V1,V2,V3", comments="", fmt="%.4f")
+    _upload(page, [five], fs="100")
+    page.wait_for_selector("#error", state="visible")
+    text = page.inner_text("#error-text")
+    assert "five_leads.csv" in text and "missing" in text.lower()
+    assert "Traceback" not in text
+
+    stem = shared_ptbxl / RECORD
+    _upload(page, [stem.with_suffix(".hea")])  # header without its .dat
+    page.wait_for_selector("#error", state="visible")
+    assert ".dat" in page.inner_text("#error-text")
+
+
+def test_screenshot(page: Any, shared_ptbxl: Path, tmp_path: Path) -> None:
+    """A real record, explained, with a what-if: the picture of the page for the docs."""
+    stem = shared_ptbxl / RECORD
+    _upload(page, [stem.with_suffix(".hea"), stem.with_suffix(".dat")])
+    _no_error(page)
+    _wait_figure(page)
+    page.click("#whatif-btn")
+    page.wait_for_selector("#whatif-result", state="visible")
+    out = Path(os.environ.get("ECGIMN_SCREENSHOT") or tmp_path / "app_screenshot.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 50_000
