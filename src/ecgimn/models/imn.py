@@ -1,0 +1,392 @@
+"""ECG-IMN: a hypernetwork that generates a per-ECG linear model.
+
+For a standardised ECG ``x`` (B, leads, L) the network outputs ``W(x)`` (B, K, leads, L) and ``b(x)`` (B, K) and
+predicts ``logits = (W * x[:, None]).sum((-2, -1)) + b``: the decision *is* a linear model whose weights are the explanation.
+
+Parts (small composable modules):
+
+- :class:`Encoder` - conv blocks over the (leads x time) image (``"2d"``, 1 input channel, max-pool in time,
+  as in the seed paper) or over time with the leads as channels (``"1d"``, strided, optionally residual).
+- :class:`Decoder` - the transition decoder: [conv + BN + GELU + nearest upsampling] blocks, optional U-Net
+  skips from the encoder, a final conv to the K weight maps.
+- :class:`BiasGenerator` - ``"dynamic"`` (global average pool of the latent + Linear, as in the paper) or
+  ``"static"`` (a learned per-class constant, so the input-dependent part of the decision is all in ``W * x``).
+- :class:`IMN` - the wrapper: padding, weight resolution, weight scale and the exact linear read-out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ecgimn.constants import N_LEADS
+from ecgimn.errors import ConfigError
+from ecgimn.models.base import ModelOutput, check_input, register_model
+
+#: W is scaled by 1/sqrt(leads * REFERENCE_LENGTH) unless ``weight_scale`` is given (10 s at 100 Hz).
+REFERENCE_LENGTH = 1000
+
+
+def _conv(
+    ndim: int, cin: int, cout: int, kernel: tuple[int, int] | int, stride: int = 1, bias: bool = False
+) -> nn.Module:
+    """A 'same'-padded convolution; in 2-D the kernel is (leads, time) and only time is strided."""
+    if ndim == 2:
+        kl, kt = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+        return nn.Conv2d(cin, cout, (kl, kt), stride=(1, stride), padding=(kl // 2, kt // 2), bias=bias)
+    k = kernel if isinstance(kernel, int) else kernel[-1]
+    return nn.Conv1d(cin, cout, k, stride=stride, padding=k // 2, bias=bias)
+
+
+def _bn(ndim: int, c: int) -> nn.Module:
+    return nn.BatchNorm2d(c) if ndim == 2 else nn.BatchNorm1d(c)
+
+
+def _time_op(ndim: int, kind: str, factor: int) -> nn.Module:
+    """Max/avg pooling (ceil mode: a partial last window is kept) or nearest upsampling by ``factor`` along time."""
+    size: int | tuple[int, int] = (1, factor) if ndim == 2 else factor
+    if kind == "up":
+        return nn.Upsample(scale_factor=size, mode="nearest")
+    pool = {
+        ("max", 2): nn.MaxPool2d,
+        ("max", 1): nn.MaxPool1d,
+        ("avg", 2): nn.AvgPool2d,
+        ("avg", 1): nn.AvgPool1d,
+    }
+    return pool[kind, ndim](size, ceil_mode=True)
+
+
+class ConvBnAct(nn.Sequential):
+    """conv + BatchNorm + GELU."""
+
+    def __init__(
+        self, ndim: int, cin: int, cout: int, kernel: tuple[int, int] | int, stride: int = 1
+    ) -> None:
+        super().__init__(_conv(ndim, cin, cout, kernel, stride), _bn(ndim, cout), nn.GELU())
+
+
+class ResidualBlock(nn.Module):
+    """Two convs (the first strided) + BN, plus a pooled 1x1 shortcut, then GELU."""
+
+    def __init__(
+        self, ndim: int, cin: int, cout: int, kernel: tuple[int, int] | int, stride: int = 1
+    ) -> None:
+        super().__init__()
+        self.conv1 = ConvBnAct(ndim, cin, cout, kernel, stride)
+        self.conv2 = nn.Sequential(_conv(ndim, cout, cout, kernel), _bn(ndim, cout))
+        short: list[nn.Module] = [_time_op(ndim, "avg", stride)] if stride > 1 else []
+        if cin != cout:
+            short += [_conv(ndim, cin, cout, 1), _bn(ndim, cout)]
+        self.shortcut = nn.Sequential(*short)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
+
+
+class EncoderBlock(nn.Module):
+    """One encoder stage. Returns (skip feature, output).
+
+    2-D (paper): conv-BN-GELU at full resolution, then MaxPool (1, downsample); the skip is the pre-pool map.
+    1-D: the first conv is strided by ``downsample``; the skip is the output. Dropout on the output.
+    """
+
+    def __init__(
+        self,
+        ndim: int,
+        cin: int,
+        cout: int,
+        kernel: tuple[int, int] | int,
+        downsample: int,
+        residual: bool,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        stride = 1 if ndim == 2 else downsample
+        self.conv = (
+            ResidualBlock(ndim, cin, cout, kernel, stride)
+            if residual
+            else ConvBnAct(ndim, cin, cout, kernel, stride)
+        )
+        self.pool = _time_op(ndim, "max", downsample) if ndim == 2 and downsample > 1 else nn.Identity()
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.conv(x)
+        return h, self.drop(self.pool(h))
+
+
+class Encoder(nn.Module):
+    """Conv encoder over ``"2d"`` (1 x leads x time image) or ``"1d"`` (leads as channels) input.
+
+    Attributes:
+        feature_info: (channels, time reduction) of the skip features, the input itself first.
+        out_channels, reduction: of the latent.
+    """
+
+    def __init__(
+        self,
+        kind: str = "2d",
+        num_leads: int = N_LEADS,
+        channels: Sequence[int] = (16, 32, 64),
+        kernel_size: int = 15,
+        lead_kernel_size: int = 3,
+        downsample: Sequence[int] = (1, 2, 2),
+        residual: bool = False,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if kind not in ("1d", "2d"):
+            raise ConfigError(f"encoder must be '1d' or '2d', got {kind!r}")
+        if len(channels) != len(downsample) or not channels:
+            raise ConfigError("encoder_channels and downsample must be non-empty and of the same length")
+        if kernel_size % 2 == 0 or lead_kernel_size % 2 == 0:
+            raise ConfigError("kernel sizes must be odd ('same' padding)")
+        self.ndim = 2 if kind == "2d" else 1
+        kernel: tuple[int, int] | int = (lead_kernel_size, kernel_size) if self.ndim == 2 else kernel_size
+        cin = 1 if self.ndim == 2 else num_leads
+        self.feature_info: list[tuple[int, int]] = [(cin, 1)]
+        blocks, red = [], 1
+        for i, (cout, ds) in enumerate(zip(channels, downsample)):
+            # the first 1-D block is a plain conv stem; later blocks are residual if asked
+            res = residual and (self.ndim == 2 or i > 0)
+            blocks.append(EncoderBlock(self.ndim, cin, int(cout), kernel, int(ds), res, dropout))
+            self.feature_info.append((int(cout), red if self.ndim == 2 else red * int(ds)))
+            cin, red = int(cout), red * int(ds)
+        self.blocks = nn.ModuleList(blocks)
+        self.out_channels, self.reduction = cin, red
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x: (B, 1, leads, L) or (B, leads, L) -> (latent, [x, skip features...])."""
+        feats = [x]
+        for block in self.blocks:
+            skip, x = block(x)
+            feats.append(skip)
+        return x, feats
+
+
+def split_upsampling(total: int, n_blocks: int) -> list[int]:
+    """Distribute an upsampling factor over decoder blocks: x2 per block from the first, the rest on the last."""
+    factors = [1] * n_blocks
+    for i in range(n_blocks):
+        if total % 2:
+            break
+        factors[i], total = 2, total // 2
+    factors[-1] *= total
+    return factors
+
+
+class Decoder(nn.Module):
+    """Transition decoder: blocks of [conv + BN + GELU + nearest upsample], then a conv to ``out_channels`` maps.
+
+    ``skip_channels[i]`` (0 = none) are concatenated to the input of block i (the last entry: of the final conv).
+    """
+
+    def __init__(
+        self,
+        ndim: int,
+        in_channels: int,
+        channels: Sequence[int],
+        out_channels: int,
+        upsample: Sequence[int],
+        skip_channels: Sequence[int],
+        kernel_size: int = 3,
+        out_kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0 or out_kernel_size % 2 == 0:
+            raise ConfigError("decoder kernel sizes must be odd ('same' padding)")
+        blocks, cin = [], in_channels
+        for cout, up, sc in zip(channels, upsample, skip_channels):
+            up_op = _time_op(ndim, "up", up) if up > 1 else nn.Identity()
+            blocks.append(nn.Sequential(ConvBnAct(ndim, cin + sc, int(cout), kernel_size), up_op))
+            cin = int(cout)
+        self.blocks = nn.ModuleList(blocks)
+        self.out = _conv(ndim, cin + skip_channels[-1], out_channels, out_kernel_size, bias=True)
+
+    def forward(
+        self, x: torch.Tensor, skips: Sequence[torch.Tensor | None], scale: float = 1.0
+    ) -> torch.Tensor:
+        """The output maps times ``scale`` (applied to the final conv's parameters: no extra map-sized tensor)."""
+        for block, skip in zip(self.blocks, skips):
+            x = block(x if skip is None else torch.cat([x, skip], 1))
+        x = x if skips[-1] is None else torch.cat([x, skips[-1]], 1)
+        return self.out._conv_forward(x, self.out.weight * scale, self.out.bias * scale)
+
+
+class BiasGenerator(nn.Module):
+    """``"dynamic"``: global average pool of the latent + Linear (paper); ``"static"``: a learned per-class constant."""
+
+    def __init__(self, in_channels: int, num_classes: int, mode: str = "dynamic") -> None:
+        super().__init__()
+        if mode not in ("dynamic", "static"):
+            raise ConfigError(f"bias must be 'dynamic' or 'static', got {mode!r}")
+        self.mode = mode
+        if mode == "dynamic":
+            self.fc = nn.Linear(in_channels, num_classes)
+        else:
+            self.bias = nn.Parameter(torch.zeros(num_classes))
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        if self.mode == "static":
+            return self.bias.repeat(latent.shape[0], 1)  # a copy, not a view of the parameter
+        return self.fc(latent.flatten(2).mean(-1))
+
+
+class IMN(nn.Module):
+    """Interpretable Mesomorphic Network for ECGs: ``logits = sum(W(x) * x) + b(x)``, exactly.
+
+    Defaults are the seed paper's design (2-D encoder 16/32/64, kernel (3, 15), max-pool (1, 2) after blocks 2 and 3,
+    decoder 32/16 with nearest upsampling, dynamic bias, dropout 0.2).
+
+    Args:
+        num_classes: K outputs (1 for a binary task).
+        num_leads: input leads (rows of W).
+        encoder: ``"2d"`` (paper) or ``"1d"`` (leads as channels, strided, fast on CPU).
+        encoder_channels, downsample: per encoder block, output channels and time reduction.
+        kernel_size, lead_kernel_size: conv kernel along time / along leads (2-D only).
+        residual: residual encoder blocks (in 1-D the first block stays a plain conv stem).
+        decoder_channels, decoder_kernel_size, out_kernel_size: decoder capacity and kernels.
+        skip: U-Net skips: the deepest encoder feature (or the input) at each decoder resolution is concatenated.
+        weight_resolution: r; W is generated at L/r and nearest-upsampled, i.e. tied within r-sample segments.
+        bias: ``"dynamic"`` (GAP + Linear of the latent) or ``"static"`` (learned per-class constant).
+        dropout: after every encoder block.
+        weight_scale: fixed multiplier on the generated maps; ``None`` -> ``1/sqrt(num_leads * 1000)``, which keeps
+            the initial logits O(1) at 10 s / 100 Hz (a plain sum of 12*L random terms is O(sqrt(12 L))). The scaled
+            W is the one returned, so the identity stays exact.
+
+    Any length L works: the input is zero-padded at the end to a multiple of ``lcm(reduction, r)``, W is cropped
+    back to L and the logits are computed from the cropped W and the original x (padding would contribute nothing
+    anyway). The padding only influences W near the end (through the convolutions) and the dynamic bias (through
+    the average pool), by at most ``pad_multiple - 1`` zero samples.
+    """
+
+    interpretable = True
+
+    def __init__(
+        self,
+        num_classes: int,
+        num_leads: int = N_LEADS,
+        *,
+        encoder: str = "2d",
+        encoder_channels: Sequence[int] = (16, 32, 64),
+        downsample: Sequence[int] = (1, 2, 2),
+        kernel_size: int = 15,
+        lead_kernel_size: int = 3,
+        residual: bool = False,
+        decoder_channels: Sequence[int] = (32, 16),
+        decoder_kernel_size: int = 3,
+        out_kernel_size: int = 3,
+        skip: bool = False,
+        weight_resolution: int = 1,
+        bias: str = "dynamic",
+        dropout: float = 0.2,
+        weight_scale: float | None = None,
+    ) -> None:
+        super().__init__()
+        if weight_resolution < 1 or not decoder_channels:
+            raise ConfigError("weight_resolution must be >= 1 and decoder_channels non-empty")
+        self.num_classes, self.num_leads = num_classes, num_leads
+        self.config: dict = {}
+        self.encoder = Encoder(
+            encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout
+        )
+        red, r = self.encoder.reduction, int(weight_resolution)
+        g = math.gcd(red, r)
+        # the decoder climbs from the latent (reduction red) to reduction g; W is then avg-pooled to r, repeated r times
+        self.weight_resolution, self._pool = r, r // g
+        self.pad_multiple = red * r // g
+        ups = split_upsampling(red // g, len(decoder_channels))
+        # time reduction at the input of each decoder block and of the final conv; skips come from the encoder
+        in_red = [red // math.prod(ups[:i]) for i in range(len(ups) + 1)]
+        deepest = {rd: i for i, (_, rd) in enumerate(self.encoder.feature_info) if rd < red}
+        self._skip_index = [deepest.get(rd) if skip else None for rd in in_red]
+        skip_ch = [0 if i is None else self.encoder.feature_info[i][0] for i in self._skip_index]
+        self.ndim = self.encoder.ndim
+        out_maps = num_classes if self.ndim == 2 else num_classes * num_leads
+        self.decoder = Decoder(
+            self.ndim,
+            self.encoder.out_channels,
+            decoder_channels,
+            out_maps,
+            ups,
+            skip_ch,
+            decoder_kernel_size,
+            out_kernel_size,
+        )
+        self.bias_generator = BiasGenerator(self.encoder.out_channels, num_classes, bias)
+        self.weight_scale = (
+            float(weight_scale) if weight_scale is not None else 1.0 / math.sqrt(num_leads * REFERENCE_LENGTH)
+        )
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        """x: (B, leads, L) standardised -> ModelOutput(logits (B, K), weights (B, K, leads, L), bias (B, K))."""
+        check_input(x, self.num_leads)
+        B, C, L = x.shape
+        Lp = -(-L // self.pad_multiple) * self.pad_multiple
+        xp = F.pad(x, (0, Lp - L)) if Lp > L else x
+        latent, feats = self.encoder(xp.unsqueeze(1) if self.ndim == 2 else xp)
+        w = self.decoder(
+            latent, [None if i is None else feats[i] for i in self._skip_index], self.weight_scale
+        )
+        w = w.reshape(B, self.num_classes * C, -1)  # (B, K*C, T)
+        if self._pool > 1:
+            w = F.avg_pool1d(w, self._pool)
+        if self.weight_resolution > 1:
+            w = w.repeat_interleave(self.weight_resolution, dim=-1)
+        w = w[..., :L].reshape(B, self.num_classes, C, L)
+        b = self.bias_generator(latent)
+        logits = torch.einsum("bkcl,bcl->bk", w, x) + b
+        return ModelOutput(logits, w, b)
+
+
+_PAPER: dict = {}  # the IMN constructor defaults are the paper design
+_ONE_D: dict = dict(
+    encoder="1d",
+    encoder_channels=(64, 128, 128),
+    downsample=(2, 2, 2),
+    kernel_size=7,
+    residual=True,
+    decoder_channels=(64, 32, 32),
+    decoder_kernel_size=5,
+    out_kernel_size=1,
+)
+
+register_model(
+    "imn-paper",
+    IMN,
+    interpretable=True,
+    description="seed paper IMN: 2-D conv encoder + transition decoder",
+    **_PAPER,
+)
+register_model(
+    "imn-paper-static",
+    IMN,
+    interpretable=True,
+    description="imn-paper with a static (per-class) bias",
+    bias="static",
+)
+register_model(
+    "imn-1d", IMN, interpretable=True, description="fast 1-D residual IMN (leads as channels)", **_ONE_D
+)
+register_model(
+    "imn-1d-unet", IMN, interpretable=True, description="imn-1d with U-Net skips", **{**_ONE_D, "skip": True}
+)
+register_model(
+    "imn-1d-coarse",
+    IMN,
+    interpretable=True,
+    description="imn-1d, W tied within 4-sample segments",
+    **{**_ONE_D, "weight_resolution": 4},
+)
+register_model(
+    "imn-1d-static",
+    IMN,
+    interpretable=True,
+    description="imn-1d with a static bias",
+    **{**_ONE_D, "bias": "static"},
+)

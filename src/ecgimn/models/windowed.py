@@ -1,0 +1,69 @@
+"""Averaging models over windows or over an ensemble, keeping IMNs exact.
+
+An average of linear models is a linear model: if window i predicts ``sum(W_i * x_i) + b_i``, the mean over windows
+equals ``sum(W * x) + b`` with W = (sum of the W_i placed at their positions) / n and b = mean(b_i).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ecgimn.errors import ConfigError
+from ecgimn.models.base import ModelOutput
+
+
+def window_starts(length: int, window: int, stride: int) -> list[int]:
+    """Start indices of windows of ``window`` samples every ``stride``; the last one is aligned to the end."""
+    if window < 1 or stride < 1:
+        raise ConfigError(f"window and stride must be >= 1 (got window={window}, stride={stride})")
+    if window >= length:
+        return [0]
+    starts = list(range(0, length - window + 1, stride))
+    if starts[-1] + window < length:
+        starts.append(length - window)
+    return starts
+
+
+def sliding_forward(
+    model: nn.Module, x: torch.Tensor, window: int, stride: int, max_batch: int | None = None
+) -> ModelOutput:
+    """Run ``model`` on windows of ``x`` (B, leads, L) and average.
+
+    Windows of length ``window`` start every ``stride`` samples, the last one aligned to the end so no sample is
+    dropped (a record not longer than ``window`` is one window: the model sees the whole record). Logits are the mean
+    over windows; for an interpretable model the weights are each window's W placed at its position, summed and
+    divided by the number of windows, and the bias the mean of the biases, so ``logits == sum(W * x) + b`` holds.
+    Windows are batched together, ``max_batch`` (windows x records) at a time if given. Gradients flow as usual.
+    """
+    B, C, L = x.shape
+    starts = window_starts(L, window, stride)
+    win = min(window, L)
+    xs = torch.cat([x[..., s : s + win] for s in starts])  # (n*B, C, win), window-major
+    chunk = max_batch or xs.shape[0]
+    outs = [model(xs[i : i + chunk]) for i in range(0, xs.shape[0], chunk)]
+    n = len(starts)
+    logits = torch.cat([o.logits for o in outs]).view(n, B, -1).mean(0)
+    if outs[0].weights is None:
+        return ModelOutput(logits)
+    w_win = torch.cat([o.weights for o in outs]).view(n, B, -1, C, win)
+    bias = torch.cat([o.bias for o in outs]).view(n, B, -1).mean(0)
+    weights = w_win.new_zeros(B, w_win.shape[2], C, L)
+    for i, s in enumerate(starts):
+        weights[..., s : s + win] += w_win[i]
+    return ModelOutput(logits, weights / n, bias)
+
+
+def ensemble_forward(models: Sequence[nn.Module], x: torch.Tensor) -> ModelOutput:
+    """Average the outputs of ``models`` on ``x``; if every model is an IMN the mean W and b are returned (exact)."""
+    if not models:
+        raise ConfigError("ensemble_forward needs at least one model")
+    outs = [m(x) for m in models]
+    logits = torch.stack([o.logits for o in outs]).mean(0)
+    if any(o.weights is None for o in outs):
+        return ModelOutput(logits)
+    return ModelOutput(
+        logits, torch.stack([o.weights for o in outs]).mean(0), torch.stack([o.bias for o in outs]).mean(0)
+    )

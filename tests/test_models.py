@@ -1,0 +1,207 @@
+"""Models: registry, shapes, IMN exactness (logits == sum(W * x) + b), windows, ensembles, config round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ecgimn.errors import ConfigError, InputError
+from ecgimn.models import (
+    IMN,
+    MODEL_CONFIGS,
+    ModelOutput,
+    create_model,
+    ensemble_forward,
+    list_models,
+    sliding_forward,
+    window_starts,
+)
+
+ALL = list_models()
+IMNS = list_models(interpretable=True)
+
+
+def assert_exact(out: ModelOutput, x: torch.Tensor) -> None:
+    """|sum(W * x) + b - logit| < 1e-4 * max(1, |logit|), recomputed in float64."""
+    assert out.weights is not None and out.bias is not None
+    assert out.weights.shape == (*out.logits.shape, *x.shape[1:])
+    rec = (out.weights.double() * x.double()[:, None]).sum((-2, -1)) + out.bias.double()
+    tol = 1e-4 * out.logits.double().abs().clamp_min(1.0)
+    assert ((rec - out.logits.double()).abs() < tol).all(), (rec - out.logits.double()).abs().max()
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def test_registry_contents() -> None:
+    expected = {"imn-paper", "imn-1d", "imn-1d-unet", "imn-1d-coarse", "imn-paper-static", "imn-1d-static"}
+    assert expected <= set(IMNS)
+    assert {"blackbox-paper", "blackbox-1d", "xresnet1d101", "xresnet1d50", "xresnet1d18"} <= set(
+        list_models(interpretable=False)
+    )
+    assert set(ALL) == set(MODEL_CONFIGS)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_shapes_exactness_and_round_trip(name: str) -> None:
+    L = 301  # not divisible by 4 or 8: exercises the internal padding
+    model = create_model(name, num_classes=3)
+    assert model.interpretable == (name in IMNS) and model.num_classes == 3
+    x = torch.randn(2, 12, L)
+    for train in (True, False) if name in IMNS else (False,):
+        model.train(train)
+        with torch.no_grad():
+            out = model(x)
+        assert isinstance(out, ModelOutput) and out.logits.shape == (2, 3)
+        assert torch.isfinite(out.logits).all()
+        if model.interpretable:
+            assert out.weights.shape == (2, 3, 12, L) and out.bias.shape == (2, 3)
+            assert_exact(out, x)
+        else:
+            assert out.weights is None and out.bias is None
+            assert isinstance(model.gradcam_layer, torch.nn.Module)
+            assert any(m is model.gradcam_layer for m in model.modules())
+    # config: json-serialisable, rebuilds the same architecture and, with the weights, the same outputs
+    config = json.loads(json.dumps(model.config))
+    assert config == model.config and config["name"] == name and config["num_leads"] == 12
+    clone = create_model(**config)
+    assert list(clone.state_dict()) == list(model.state_dict())
+    clone.load_state_dict(model.state_dict())
+    clone.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(clone(x).logits, out.logits)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("L", [1, 37, 203])
+def test_any_length_binary_head(name: str, L: int) -> None:
+    model = create_model(name, num_classes=1).eval()
+    x = torch.randn(1, 12, L)
+    with torch.no_grad():
+        out = model(x)
+    assert out.logits.shape == (1, 1) and torch.isfinite(out.logits).all()
+    if model.interpretable:
+        assert out.weights.shape == (1, 1, 12, L)
+        assert_exact(out, x)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"skip": True},  # U-Net on the 2-D paper design
+        {"weight_resolution": 2},
+        {
+            "encoder": "1d",
+            "downsample": [2, 2, 2],
+            "encoder_channels": [8, 8, 8],
+            "weight_resolution": 3,
+        },  # gcd 1
+        {
+            "encoder": "1d",
+            "downsample": [2, 2],
+            "encoder_channels": [8, 8],
+            "weight_resolution": 10,
+            "skip": True,
+        },
+        {"residual": True, "bias": "static", "decoder_channels": [8], "dropout": 0.0, "weight_scale": 0.5},
+    ],
+)
+def test_design_options_stay_exact(overrides: dict) -> None:
+    model = create_model("imn-paper", num_classes=2, **overrides).eval()
+    x = torch.randn(2, 12, 97)
+    with torch.no_grad():
+        out = model(x)
+    assert_exact(out, x)
+    r = model.weight_resolution
+    if r > 1:  # W tied within r-sample segments aligned to the start
+        w = out.weights[..., : (97 // r) * r].unflatten(-1, (-1, r))
+        torch.testing.assert_close(w, w[..., :1].expand_as(w))
+    if overrides.get("bias") == "static":
+        torch.testing.assert_close(out.bias, model.bias_generator.bias.expand(2, -1))
+
+
+def test_weight_scale_default_and_gradients() -> None:
+    model = create_model("imn-1d-static", num_classes=2)
+    assert model.weight_scale == pytest.approx(1 / (12 * 1000) ** 0.5)
+    x = torch.randn(4, 12, 200)
+    out = model(x)
+    assert out.logits.abs().max() < 10  # initial logits O(1)
+    out.logits.sum().backward()
+    assert model.encoder.blocks[0].conv[0].weight.grad.abs().sum() > 0
+    assert model.bias_generator.bias.grad is not None
+
+
+def test_window_starts() -> None:
+    assert window_starts(10, 4, 3) == [0, 3, 6]
+    assert window_starts(11, 4, 3) == [0, 3, 6, 7]
+    assert window_starts(3, 4, 2) == [0]
+    with pytest.raises(ConfigError):
+        window_starts(10, 0, 1)
+
+
+@pytest.mark.parametrize("name", ["imn-1d", "imn-1d-coarse", "blackbox-1d"])
+def test_sliding_forward(name: str) -> None:
+    model = create_model(name, num_classes=2).eval()
+    x = torch.randn(2, 12, 233)
+    with torch.no_grad():
+        out = sliding_forward(model, x, window=100, stride=50)
+        manual = torch.stack([model(x[..., s : s + 100]).logits for s in (0, 50, 100, 133)]).mean(0)
+        chunked = sliding_forward(model, x, window=100, stride=50, max_batch=3)
+        short = sliding_forward(model, x[..., :80], window=100, stride=50)  # shorter than a window: one pass
+        torch.testing.assert_close(short.logits, model(x[..., :80]).logits)
+    torch.testing.assert_close(out.logits, manual)
+    torch.testing.assert_close(chunked.logits, out.logits)
+    if model.interpretable:
+        assert out.weights.shape == (2, 2, 12, 233)
+        assert_exact(out, x)
+    else:
+        assert out.weights is None
+
+
+def test_ensemble_forward() -> None:
+    models = [
+        create_model("imn-1d", num_classes=2).eval(),
+        create_model("imn-1d-static", num_classes=2).eval(),
+    ]
+    x = torch.randn(2, 12, 150)
+    with torch.no_grad():
+        out = ensemble_forward(models, x)
+        assert_exact(out, x)
+        torch.testing.assert_close(out.logits, (models[0](x).logits + models[1](x).logits) / 2)
+        mixed = ensemble_forward([models[0], create_model("blackbox-1d", num_classes=2).eval()], x)
+    assert mixed.weights is None and mixed.logits.shape == (2, 2)
+
+
+def test_errors() -> None:
+    with pytest.raises(ConfigError, match="imn-paper"):
+        create_model("no-such-model", num_classes=2)
+    with pytest.raises(ConfigError, match="unknown option"):
+        create_model("imn-1d", num_classes=2, colour="red")
+    with pytest.raises(ConfigError):
+        create_model("imn-1d", num_classes=2, bias="sometimes")
+    with pytest.raises(ConfigError):
+        create_model("imn-1d", num_classes=0)
+    with pytest.raises(InputError):
+        create_model("imn-1d", num_classes=2)(torch.randn(2, 8, 100))
+
+
+def test_direct_construction_is_the_paper_design() -> None:
+    model = IMN(num_classes=2)
+    assert [b.conv[0].out_channels for b in model.encoder.blocks] == [16, 32, 64]
+    assert model.encoder.reduction == 4
+    assert sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for p in create_model("imn-paper", num_classes=2).parameters()
+    )
+
+
+def test_xresnet1d101_size() -> None:
+    model = create_model("xresnet1d101", num_classes=71)
+    n = sum(p.numel() for p in model.parameters())
+    assert 1.7e6 < n < 2.0e6
+    assert sum(len(stage) for stage in model.stages) == 33
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 12, 250)).logits.shape == (1, 71)
