@@ -235,6 +235,8 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     imn = [r for r in results["runs"] if r["config"] == "imn-tiny"]
     assert all(r["exactness_max_rel_error"] < 1e-4 for r in imn)
     assert all(r["exactness_max_rel_error"] is None for r in results["runs"] if r["config"] == "bb-tiny")
+    assert all(0 <= r["bias_variance_fraction"] for r in imn)
+    assert set(results["ensembles"]) == {"imn-tiny", "bb-tiny"} and "Seed ensembles" in md
 
 
 @pytest.mark.integration

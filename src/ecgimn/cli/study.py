@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="recipe defaults for every configuration, e.g. epochs=30 batch_size=64 (JSON values)")
     p.add_argument("--list", action="store_true", help="list the presets and exit")
+    p.add_argument("--reevaluate", action="store_true", help="re-score finished runs from their checkpoints")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_study_cmd)
 
@@ -46,6 +47,7 @@ def run_study_cmd(args: argparse.Namespace) -> int:
             print(f"{name:24s} {json.dumps(recipe)}")
         return 0
     result = run_study(args.data, load_configs(args.configs), seeds=args.seeds, out=args.out, task=args.task,
-                       fs=args.fs, defaults=_parse_sets(args.set), progress=not args.no_progress)
+                       fs=args.fs, defaults=_parse_sets(args.set), progress=not args.no_progress,
+                       reevaluate=args.reevaluate)
     print(open(result["markdown"]).read())
     return 0

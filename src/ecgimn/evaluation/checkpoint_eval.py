@@ -12,7 +12,7 @@ import numpy as np
 from ecgimn.data import Standardizer, load_task
 from ecgimn.evaluation.scoring import score
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ecgimn.training.predict import exactness_error, predict, resolve_device
+from ecgimn.training.predict import decomposition, predict, resolve_device
 
 
 def evaluate_checkpoint(
@@ -31,7 +31,8 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Macro-AUROC with bootstrap interval, per-class AUROC and Fmax of a checkpoint on one split (default fold 10).
 
-    Also reports the IMN exactness check max |sum(W*x) + b - logit| / max(1, |logit|) on the evaluated records.
+    For IMNs also the exactness check max |sum(W*x) + b - logit| / max(1, |logit|) and the share of the
+    decision carried by the bias generator (:func:`ecgimn.training.predict.decomposition`), on every record.
     """
     ckpt = load_checkpoint(checkpoint, expected_task=task)
     model = model_from_checkpoint(ckpt, checkpoint)
@@ -58,8 +59,8 @@ def evaluate_checkpoint(
     report.update({
         "checkpoint": str(checkpoint), "model": ckpt["model_config"].get("name"), "task": ckpt["task"],
         "fs": ckpt["fs"], "split": split, "classes_absent_from_data": missing,
-        "exactness_max_rel_error": exactness_error(model, x_std[:64], window=window, stride=stride, device=dev)
-        if ckpt.get("interpretable") else None,
+        **(decomposition(model, x_std, window=window, stride=stride, device=dev)
+           or {"exactness_max_rel_error": None, "bias_variance_fraction": None}),
         "inference_seconds": seconds, "best_val_macro_auroc": ckpt.get("metrics", {}).get("best_val_macro_auroc"),
         "train_config": ckpt.get("train_config"),
     })

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ecgimn.constants import N_LEADS
 from ecgimn.errors import ConfigError
-from ecgimn.models.base import ModelOutput
+from ecgimn.models.base import ModelOutput, create_model, register_model
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
@@ -67,3 +68,37 @@ def ensemble_forward(models: Sequence[nn.Module], x: torch.Tensor) -> ModelOutpu
     return ModelOutput(
         logits, torch.stack([o.weights for o in outs]).mean(0), torch.stack([o.bias for o in outs]).mean(0)
     )
+
+
+class Ensemble(nn.Module):
+    """Average of member models (registry name ``ensemble``): ``members`` are member configs (``model.config``).
+
+    An average of IMNs is one IMN: mean W and mean b give the logits exactly, so the ensemble stays interpretable.
+    """
+
+    def __init__(self, num_classes: int, num_leads: int = N_LEADS, *, members: Sequence[dict] = ()) -> None:
+        super().__init__()
+        if not members:
+            raise ConfigError("an ensemble needs at least one member config")
+        built = []
+        for cfg in members:
+            cfg = dict(cfg)
+            name = cfg.pop("name")
+            cfg.pop("num_classes", None)
+            cfg.pop("num_leads", None)
+            built.append(create_model(name, num_classes=num_classes, num_leads=num_leads, **cfg))
+        self.members = nn.ModuleList(built)
+        self.num_classes, self.num_leads = num_classes, num_leads
+        self.interpretable = all(getattr(m, "interpretable", False) for m in built)
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        return ensemble_forward(list(self.members), x)
+
+
+register_model(
+    "ensemble",
+    Ensemble,
+    interpretable=True,
+    description="average of member models (exact for IMNs); default: 2 x imn-1d",
+    members=[{"name": "imn-1d"}, {"name": "imn-1d"}],
+)

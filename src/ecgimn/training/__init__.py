@@ -2,10 +2,10 @@
 
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ecgimn.training.config import TrainConfig
-from ecgimn.training.predict import exactness_error, predict, resolve_device
+from ecgimn.training.predict import decomposition, exactness_error, predict, resolve_device
 
 __all__ = ["TrainConfig", "train", "load_checkpoint", "save_checkpoint", "model_from_checkpoint", "predict",
-           "exactness_error", "resolve_device"]
+           "exactness_error", "decomposition", "resolve_device"]
 
 
 def train(config: TrainConfig, **kwargs):

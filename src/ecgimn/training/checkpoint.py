@@ -83,3 +83,24 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
     if len(data["class_names"]) != getattr(model, "num_classes", len(data["class_names"])):
         raise CheckpointError(f"{path}: {len(data['class_names'])} class names for a {model.num_classes}-class model")
     return model.eval()
+
+
+def ensemble_payload(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    """One checkpoint averaging several of the same task, classes, rate, standardisation and window.
+
+    The members' weights go under ``members.<i>.``; for IMNs the ensemble is still one exact linear model.
+    """
+    first = checkpoints[0]
+    for key in ("task", "class_names", "fs", "standardizer", "window_samples", "stride_samples"):
+        if any(c.get(key) != first.get(key) for c in checkpoints[1:]):
+            raise CheckpointError(f"cannot ensemble checkpoints that differ in {key!r}")
+    state = {f"members.{i}.{k}": v for i, c in enumerate(checkpoints) for k, v in c["state_dict"].items()}
+    config = {"name": "ensemble", "num_classes": len(first["class_names"]),
+              "num_leads": first["model_config"].get("num_leads", 12),
+              "members": [c["model_config"] for c in checkpoints]}
+    metrics = {"members": [c.get("metrics", {}) for c in checkpoints],
+               "best_val_macro_auroc": None, "best_epoch": None}
+    return {**{k: first[k] for k in first if k not in ("state_dict", "model_config", "metrics", "format",
+                                                         "format_version", "package_version")},
+            "state_dict": state, "model_config": config, "metrics": metrics,
+            "interpretable": all(c.get("interpretable", False) for c in checkpoints)}

@@ -51,10 +51,34 @@ def predict(
     return result
 
 
+def decomposition(model: torch.nn.Module, x_std: np.ndarray, *, window: int, stride: int, device="cpu",
+                  batch_size: int = 64) -> dict[str, float] | None:
+    """How exact and how input-driven an IMN's decision is, over the given records (None for black boxes).
+
+    ``exactness_max_rel_error``: max |sum(W*x) + b - logit| / max(1, |logit|).
+    ``bias_variance_fraction``: var_records(b) / var_records(logit), averaged over classes: 0 when the
+    input-dependent part of the decision lies entirely in the map W * x (static bias), larger when the bias
+    generator carries it.
+    """
+    if not getattr(model, "interpretable", False):
+        return None
+    errors, maps, biases, logits = [], [], [], []
+    for start in range(0, len(x_std), batch_size):
+        xb = x_std[start : start + batch_size]
+        out = predict(model, xb, window=window, stride=stride, device=device, return_maps=True)
+        term = (out["weights"].astype(np.float64) * xb[:, None].astype(np.float64)).sum((-2, -1))
+        errors.append(np.abs(term + out["bias"] - out["logits"]) / np.maximum(1.0, np.abs(out["logits"])))
+        maps.append(term)
+        biases.append(out["bias"])
+        logits.append(out["logits"])
+    b, z = np.concatenate(biases), np.concatenate(logits)
+    var_z = z.var(0)
+    frac = np.where(var_z > 0, b.var(0) / np.maximum(var_z, 1e-12), 0.0)
+    return {"exactness_max_rel_error": float(np.concatenate(errors).max()),
+            "bias_variance_fraction": float(frac.mean())}
+
+
 def exactness_error(model: torch.nn.Module, x_std: np.ndarray, *, window: int, stride: int, device="cpu") -> float:
     """max |sum(W*x) + b - logit| / max(1, |logit|) over the given records (NaN for black boxes)."""
-    out = predict(model, x_std, window=window, stride=stride, device=device, return_maps=True)
-    if "weights" not in out:
-        return float("nan")
-    recon = (out["weights"].astype(np.float64) * x_std[:, None].astype(np.float64)).sum((-2, -1)) + out["bias"]
-    return float(np.max(np.abs(recon - out["logits"]) / np.maximum(1.0, np.abs(out["logits"]))))
+    stats = decomposition(model, x_std, window=window, stride=stride, device=device)
+    return float("nan") if stats is None else stats["exactness_max_rel_error"]

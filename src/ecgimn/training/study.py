@@ -34,6 +34,20 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "imn-1d-static": {"model": "imn-1d-static"},
     "imn-1d-crop": {"model": "imn-1d", "crop_seconds": 2.5},
     "imn-1d-aug": {"model": "imn-1d", "augment": True},
+    "imn-1d-static-crop": {"model": "imn-1d-static", "crop_seconds": 2.5},
+    "imn-1d-unet-crop": {"model": "imn-1d-unet", "crop_seconds": 2.5},
+    "imn-1d-coarse-crop": {"model": "imn-1d-coarse", "crop_seconds": 2.5},
+    "imn-1d-l1-crop": {"model": "imn-1d", "crop_seconds": 2.5, "l1": 1e-4},
+    "imn-1d-l1-1e-5-crop": {"model": "imn-1d", "crop_seconds": 2.5, "l1": 1e-5},
+    "imn-1d-tv-crop": {"model": "imn-1d", "crop_seconds": 2.5, "tv": 1e-3},
+    "imn-1d-aug-crop": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True},
+    "imn-1d-global-crop": {"model": "imn-1d", "crop_seconds": 2.5, "standardize": "global"},
+    "imn-1d-crop-40ep": {"model": "imn-1d", "crop_seconds": 2.5, "epochs": 40},
+    "imn-paper-crop": {"model": "imn-paper", "crop_seconds": 2.5, "l1": 1e-4},
+    "blackbox-paper-crop": {"model": "blackbox-paper", "crop_seconds": 2.5},
+    "blackbox-1d-aug-crop": {"model": "blackbox-1d", "crop_seconds": 2.5, "augment": True},
+    "blackbox-1d-global-crop": {"model": "blackbox-1d", "crop_seconds": 2.5, "standardize": "global"},
+    "blackbox-1d-crop-40ep": {"model": "blackbox-1d", "crop_seconds": 2.5, "epochs": 40},
     "blackbox-1d": {"model": "blackbox-1d"},
     "blackbox-1d-crop": {"model": "blackbox-1d", "crop_seconds": 2.5},
     "blackbox-1d-aug": {"model": "blackbox-1d", "augment": True},
@@ -75,12 +89,14 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         classes = rs[0]["test_per_class_auroc"].keys()
         per_class = {c: _mean_sd([r["test_per_class_auroc"].get(c) for r in rs])[0] for c in classes}
         exact = [r["exactness_max_rel_error"] for r in rs if r["exactness_max_rel_error"] is not None]
+        bias_frac = [r.get("bias_variance_fraction") for r in rs if r.get("bias_variance_fraction") is not None]
         rows.append({
             "config": name, "model": rs[0]["model"], "interpretable": rs[0]["interpretable"], "seeds": len(rs),
             "val_mean": val_m, "val_sd": val_s, "test_mean": test_m, "test_sd": test_s,
             "test_per_class_mean": per_class, "params": rs[0]["n_params"],
             "seconds_per_epoch": float(np.mean([r["seconds_per_epoch"] for r in rs])),
             "exactness_max_rel_error": max(exact) if exact else None, "recipe": rs[0]["recipe"],
+            "bias_variance_fraction": float(np.mean(bias_frac)) if bias_frac else None,
         })
     return sorted(rows, key=lambda r: -r["val_mean"])
 
@@ -89,15 +105,18 @@ def to_markdown(rows: list[dict[str, Any]], *, task: str, note: str = "") -> str
     """The results table (fold-9 selects, fold 10 reports)."""
     classes = list(rows[0]["test_per_class_mean"]) if rows else []
     head = ["config", "model", "exact", "seeds", "params", "s/epoch", "fold-9 AUROC", "fold-10 AUROC", *classes,
-            "max rel. exactness error"]
-    lines = [f"Task `{task}`. Sorted by mean fold-9 macro-AUROC (selection); fold 10 reported for all. {note}", "",
+            "max rel. exactness error", "bias var. share"]
+    lines = [f"Task `{task}`. Sorted by mean fold-9 macro-AUROC (selection); fold 10 reported for all. {note} "
+             "'bias var. share' = var(b(x)) / var(logit) over the test records: the part of an IMN's decision that "
+             "its input-dependent bias carries instead of the map W * x (0 for a static bias).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         exact = "n/a" if r["exactness_max_rel_error"] is None else f"{r['exactness_max_rel_error']:.1e}"
+        share = "n/a" if r.get("bias_variance_fraction") is None else f"{r['bias_variance_fraction']:.2f}"
         cells = [r["config"], r["model"], "yes" if r["interpretable"] else "no", str(r["seeds"]),
                  f"{r['params'] / 1e3:.0f} k", f"{r['seconds_per_epoch']:.1f}",
                  f"{r['val_mean']:.4f} ± {r['val_sd']:.4f}", f"{r['test_mean']:.4f} ± {r['test_sd']:.4f}",
-                 *[f"{r['test_per_class_mean'][c]:.3f}" for c in classes], exact]
+                 *[f"{r['test_per_class_mean'][c]:.3f}" for c in classes], exact, share]
         lines.append("| " + " | ".join(cells) + " |")
     best_imn = next((r for r in rows if r["interpretable"]), None)
     best_bb = next((r for r in rows if not r["interpretable"]), None)
@@ -111,6 +130,57 @@ def to_markdown(rows: list[dict[str, Any]], *, task: str, note: str = "") -> str
     return "\n".join(lines) + "\n"
 
 
+def _evaluate(checkpoint: Path, data: str, config: TrainConfig, run_dir: Path) -> dict[str, Any]:
+    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+
+    kw = dict(only_present=config.only_present, cache_dir=config.cache_dir, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        val = evaluate_checkpoint(checkpoint, data, split="val", n_bootstrap=0, **kw)
+        test = evaluate_checkpoint(checkpoint, data, split="test", n_bootstrap=100, out=run_dir / "eval_test.json",
+                                   **kw)
+    return {
+        "interpretable": test["exactness_max_rel_error"] is not None,
+        "val_macro_auroc": val["macro_auroc"], "test_macro_auroc": test["macro_auroc"],
+        "test_ci": [test["ci_low"], test["ci_high"]], "test_fmax": test["fmax"],
+        "test_per_class_auroc": test["per_class_auroc"], "n_test": test["n_records"],
+        "exactness_max_rel_error": test["exactness_max_rel_error"],
+        "bias_variance_fraction": test.get("bias_variance_fraction"),
+    }
+
+
+def ensemble_scores(checkpoints: list[Path], data: str, *, only_present: bool = False,
+                    cache_dir: str | None = None) -> dict[str, Any]:
+    """Fold-9 and fold-10 macro-AUROC of the average of the members' logits.
+
+    For IMNs the average of linear models is one linear model (mean W, mean b): the ensemble stays exact.
+    """
+    from ecgimn.data import Standardizer, load_task
+    from ecgimn.evaluation import score
+    from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from ecgimn.training.predict import predict
+
+    ckpts = [load_checkpoint(p) for p in checkpoints]
+    first = ckpts[0]
+    task = load_task(data, first["task"], first["fs"], only_present=only_present, cache_dir=cache_dir,
+                     progress=False)
+    result: dict[str, Any] = {"members": [str(p) for p in checkpoints]}
+    for split in ("val", "test"):
+        part = task.split(split)
+        logits = []
+        for ckpt in ckpts:
+            x_std = Standardizer.from_dict(ckpt["standardizer"]).transform(part.X).astype(np.float32)
+            logits.append(predict(model_from_checkpoint(ckpt), x_std, window=int(ckpt["window_samples"]),
+                                  stride=int(ckpt["stride_samples"]))["logits"])
+        mean = np.mean(logits, axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rep = score(part.Y, 1 / (1 + np.exp(-mean)), classes=list(first["class_names"]),
+                        n_bootstrap=100 if split == "test" else 0)
+        result[split] = {k: rep[k] for k in ("macro_auroc", "ci_low", "ci_high", "per_class_auroc")}
+    return result
+
+
 def run_study(
     data: str,
     configs: dict[str, dict[str, Any]],
@@ -121,51 +191,77 @@ def run_study(
     fs: int = 100,
     defaults: dict[str, Any] | None = None,
     progress: bool = True,
+    reevaluate: bool = False,
 ) -> dict[str, Any]:
-    """Train every configuration with every seed (resuming finished runs), evaluate fold 9 and fold 10."""
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+    """Train every configuration with every seed (skipping finished runs), evaluate fold 9 and fold 10.
+
+    ``reevaluate`` re-scores finished runs from their checkpoints (no training), e.g. after the scoring changed.
+    Also scores the seed ensemble of every configuration (average of logits; exact for IMNs).
+    """
     from ecgimn.training.loop import train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
-    runs: list[dict[str, Any]] = json.loads(results_path.read_text())["runs"] if results_path.exists() else []
-    done = {(r["config"], r["seed"]) for r in runs}
-    todo = [(n, s) for n in configs for s in seeds if (n, s) not in done]
+    previous = json.loads(results_path.read_text()) if results_path.exists() else {}
+    runs: list[dict[str, Any]] = previous.get("runs", [])
+    ensembles: dict[str, Any] = previous.get("ensembles", {})
+    done = {(r["config"], r["seed"]): r for r in runs}
+    todo = [(n, s) for n in configs for s in seeds if (n, s) not in done or reevaluate]
     t_start = time.perf_counter()
+
+    def save() -> None:
+        results_path.write_text(json.dumps({"task": task, "fs": fs, "seeds": seeds, "runs": runs,
+                                            "ensembles": ensembles}, indent=2, default=float))
+
     for i, (name, seed) in enumerate(todo):
         recipe = {**(defaults or {}), **configs[name]}
         run_dir = out / name / f"seed{seed}"
         config = TrainConfig(data=data, task=task, fs=fs, out=str(run_dir), seed=seed, progress=progress, **recipe)
-        summary = train(config, overwrite=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            val = evaluate_checkpoint(summary["checkpoint"], data, split="val", n_bootstrap=0,
-                                      only_present=config.only_present, cache_dir=config.cache_dir, progress=False)
-            test = evaluate_checkpoint(summary["checkpoint"], data, split="test", n_bootstrap=100,
-                                       only_present=config.only_present, cache_dir=config.cache_dir, progress=False,
-                                       out=run_dir / "eval_test.json")
-        runs.append({
-            "config": name, "seed": seed, "model": config.model, "recipe": recipe,
-            "interpretable": test["exactness_max_rel_error"] is not None,
-            "val_macro_auroc": val["macro_auroc"], "test_macro_auroc": test["macro_auroc"],
-            "test_ci": [test["ci_low"], test["ci_high"]], "test_fmax": test["fmax"],
-            "test_per_class_auroc": test["per_class_auroc"], "n_test": test["n_records"],
-            "n_params": summary["n_params"], "seconds_per_epoch": summary["seconds_per_epoch"],
-            "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
-            "exactness_max_rel_error": test["exactness_max_rel_error"],
-        })
-        results_path.write_text(json.dumps({"task": task, "fs": fs, "seeds": seeds, "runs": runs}, indent=2,
-                                           default=float))
+        if (name, seed) in done:
+            record = done[(name, seed)]
+            record.update(_evaluate(run_dir / "best.pt", data, config, run_dir))
+        else:
+            summary = train(config, overwrite=True)
+            record = {"config": name, "seed": seed, "model": config.model, "recipe": recipe,
+                      "n_params": summary["n_params"], "seconds_per_epoch": summary["seconds_per_epoch"],
+                      "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+                      **_evaluate(Path(summary["checkpoint"]), data, config, run_dir)}
+            runs.append(record)
+        save()
         elapsed = time.perf_counter() - t_start
         left = elapsed / (i + 1) * (len(todo) - i - 1)
-        print(f"[study] {name} seed {seed}: fold-9 {val['macro_auroc']:.4f}  fold-10 {test['macro_auroc']:.4f}  "
-              f"({i + 1}/{len(todo)} runs, about {left / 60:.0f} min left)", flush=True)
+        print(f"[study] {name} seed {seed}: fold-9 {record['val_macro_auroc']:.4f}  fold-10 "
+              f"{record['test_macro_auroc']:.4f}  ({i + 1}/{len(todo)} runs, about {left / 60:.0f} min left)",
+              flush=True)
+    for name in configs:
+        members = [out / name / f"seed{s}" / "best.pt" for s in seeds]
+        stale = name not in ensembles or reevaluate or ensembles[name]["members"] != [str(m) for m in members]
+        if len(members) > 1 and all(m.exists() for m in members) and stale:
+            only_present = bool({**(defaults or {}), **configs[name]}.get("only_present", False))
+            ensembles[name] = ensemble_scores(members, data, only_present=only_present)
+            save()
     rows = summarise([r for r in runs if r["config"] in configs and r["seed"] in seeds])
     n_test = runs[0]["n_test"] if runs else 0
     note = f"Fold 10 has {n_test} records; seeds {seeds}."
-    (out / "results.md").write_text(to_markdown(rows, task=task, note=note))
-    return {"rows": rows, "runs": runs, "markdown": str(out / "results.md")}
+    md = to_markdown(rows, task=task, note=note) + ensembles_markdown(
+        {k: v for k, v in ensembles.items() if k in configs}, rows)
+    (out / "results.md").write_text(md)
+    return {"rows": rows, "runs": runs, "ensembles": ensembles, "markdown": str(out / "results.md")}
+
+
+def ensembles_markdown(ensembles: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Seed ensembles (average of the seeds' logits), sorted by fold 9."""
+    if not ensembles:
+        return ""
+    kinds = {r["config"]: r["interpretable"] for r in rows}
+    lines = ["", "Seed ensembles (average of the seed models' logits; for IMNs one exact linear model):", "",
+             "| config | exact | members | fold-9 AUROC | fold-10 AUROC [90% CI] |", "|---|---|---|---|---|"]
+    for name, e in sorted(ensembles.items(), key=lambda kv: -kv[1]["val"]["macro_auroc"]):
+        t = e["test"]
+        lines.append(f"| {name} | {'yes' if kinds.get(name) else 'no'} | {len(e['members'])} | "
+                     f"{e['val']['macro_auroc']:.4f} | {t['macro_auroc']:.4f} [{t['ci_low']:.4f}-{t['ci_high']:.4f}] |")
+    return "\n".join(lines) + "\n"
 
 
 def estimate_seconds(configs: dict[str, dict[str, Any]], seeds: list[int], seconds_per_epoch: dict[str, float],
