@@ -13,6 +13,17 @@ from ecgimn.explain.evidence import (
     top_segments,
     window_bounds,
 )
+from ecgimn.explain.faithfulness import (
+    PerturbationCurves,
+    perturbation_curves,
+    randomization_check,
+    randomized_models,
+    rank_cells,
+    rank_correlation,
+    zero_mv_fill,
+)
+from ecgimn.explain.localisation import EXPECTED_WINDOW, WaveMasks, delineate, evidence_fraction
+from ecgimn.explain.posthoc import METHODS, LogitModel, attribute
 
 __all__ = [
     "ClassEvidence",
@@ -26,4 +37,19 @@ __all__ = [
     "to_report",
     "top_segments",
     "window_bounds",
+    # post-hoc explainers and their evaluation
+    "EXPECTED_WINDOW",
+    "METHODS",
+    "LogitModel",
+    "PerturbationCurves",
+    "WaveMasks",
+    "attribute",
+    "delineate",
+    "evidence_fraction",
+    "perturbation_curves",
+    "randomization_check",
+    "randomized_models",
+    "rank_cells",
+    "rank_correlation",
+    "zero_mv_fill",
 ]
