@@ -24,7 +24,7 @@ from ecgimn.training.checkpoint import ensemble_payload, load_checkpoint, save_c
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "ecgimn" / "pretrained"
 
 
-def model_card(name: str, ckpt: dict, report: dict, n_records: int, study: str | None) -> str:
+def model_card(name: str, ckpt: dict, report: dict, n_records: int, study: str | None, seeds: list[int]) -> str:
     cfg = ckpt["train_config"]
     members = ckpt["model_config"].get("members")
     if members:
@@ -62,7 +62,7 @@ will differ.
 
 ## Recipe
 AdamW lr {cfg['lr']}, weight decay {cfg['weight_decay']}, {cfg['schedule']} schedule, {cfg['epochs']} epochs,
-batch {cfg['batch_size']}, {crop}, seed {cfg['seed']}, L1 {cfg['l1']}, TV {cfg['tv']}, augment {cfg['augment']}.
+batch {cfg['batch_size']}, {crop}, seed(s) {', '.join(map(str, seeds))}, L1 {cfg['l1']}, TV {cfg['tv']}, augment {cfg['augment']}.
 {selection}
 
 ## Fold-10 results (252-record test fold of the subset; 90% bootstrap interval, 100 resamples)
@@ -112,7 +112,8 @@ def main() -> int:
     report["n_train"] = members[0]["metrics"].get("n_train")
     n_records = len(PTBXL(args.data).labels(ckpt["task"]).ecg_ids)
     staging.replace(target)
-    (PRETRAINED / f"{args.name}.md").write_text(model_card(args.name, ckpt, report, n_records, args.study))
+    (PRETRAINED / f"{args.name}.md").write_text(model_card(args.name, ckpt, report, n_records, args.study,
+                                                                 [m['train_config']['seed'] for m in members]))
     (PRETRAINED / f"{args.name}_eval.json").write_text(json.dumps(report, indent=2, default=float))
     print(f"shipped {target} ({target.stat().st_size / 1e6:.1f} MB); card {PRETRAINED / (args.name + '.md')}")
     return 0
