@@ -228,6 +228,8 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     }))
     assert main(["study", "--data", str(synthetic_ptbxl), "--configs", str(configs), "--seeds", "0", "1",
                  "--out", str(tmp_path / "study"), "--set", "epochs=1", "batch_size=8", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "expected training time" in out and "ms/step" in out
     results = json.loads((tmp_path / "study" / "results.json").read_text())
     assert len(results["runs"]) == 4
     md = (tmp_path / "study" / "results.md").read_text()
@@ -254,3 +256,11 @@ def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
     assert report["n_records"] == 252
     assert report["ci_low"] <= report["macro_auroc"] <= report["ci_high"] or report["n_bootstrap"] == 10
     assert report["exactness_max_rel_error"] < 1e-4
+
+
+def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
+    assert main(["study", "--data", str(synthetic_ptbxl), "--configs", "imn-1d-crop", "--seeds", "0", "1",
+                 "--out", str(tmp_path / "s"), "--set", "epochs=2", "--estimate"]) == 0
+    out = capsys.readouterr().out
+    assert "imn-1d-crop" in out and "expected training time" in out
+    assert not (tmp_path / "s").exists()

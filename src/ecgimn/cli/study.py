@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="recipe defaults for every configuration, e.g. epochs=30 batch_size=64 (JSON values)")
     p.add_argument("--list", action="store_true", help="list the presets and exit")
     p.add_argument("--reevaluate", action="store_true", help="re-score finished runs from their checkpoints")
+    p.add_argument("--estimate", action="store_true", help="only print the expected time (timed steps) and exit")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_study_cmd)
 
@@ -45,6 +46,16 @@ def run_study_cmd(args: argparse.Namespace) -> int:
     if args.list:
         for name, recipe in STUDY_PRESETS.items():
             print(f"{name:24s} {json.dumps(recipe)}")
+        return 0
+    if args.estimate:
+        from ecgimn.training.study import estimate_seconds
+
+        est = estimate_seconds(args.data, load_configs(args.configs), seeds=args.seeds, task=args.task, fs=args.fs,
+                               defaults=_parse_sets(args.set))
+        for row in est["rows"]:
+            print(f"{row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  ~{row['seconds'] / 60:.1f} min")
+        print(f"expected training time: about {est['total_seconds'] / 60:.0f} min for {est['n_train']} training "
+              f"records x {len(args.seeds)} seeds (plus evaluation)")
         return 0
     result = run_study(args.data, load_configs(args.configs), seeds=args.seeds, out=args.out, task=args.task,
                        fs=args.fs, defaults=_parse_sets(args.set), progress=not args.no_progress,

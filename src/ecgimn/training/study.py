@@ -208,6 +208,14 @@ def run_study(
     ensembles: dict[str, Any] = previous.get("ensembles", {})
     done = {(r["config"], r["seed"]): r for r in runs}
     todo = [(n, s) for n in configs for s in seeds if (n, s) not in done or reevaluate]
+    if todo:
+        pending = {n: configs[n] for n in dict.fromkeys(n for n, _ in todo)}
+        est = estimate_seconds(data, pending, seeds=seeds, task=task, fs=fs, defaults=defaults)
+        print(f"[study] {len(todo)} runs on {est['n_train']} training records; expected training time about "
+              f"{est['total_seconds'] / 60:.0f} min on this machine (plus evaluation):", flush=True)
+        for row in est["rows"]:
+            print(f"[study]   {row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  "
+                  f"{row['epochs']} epochs x {len(seeds)} seeds  ~{row['seconds'] / 60:.1f} min", flush=True)
     t_start = time.perf_counter()
 
     def save() -> None:
@@ -264,11 +272,49 @@ def ensembles_markdown(ensembles: dict[str, Any], rows: list[dict[str, Any]]) ->
     return "\n".join(lines) + "\n"
 
 
-def estimate_seconds(configs: dict[str, dict[str, Any]], seeds: list[int], seconds_per_epoch: dict[str, float],
-                     defaults: dict[str, Any] | None = None) -> float:
-    """Expected wall time of a study from measured seconds per epoch per model."""
-    total = 0.0
-    for recipe in configs.values():
-        r = {**(defaults or {}), **recipe}
-        total += seconds_per_epoch.get(r["model"], float("nan")) * r.get("epochs", 30) * len(seeds)
-    return total
+def estimate_seconds(
+    data: str,
+    configs: dict[str, dict[str, Any]],
+    *,
+    seeds: list[int],
+    task: str = "superdiagnostic",
+    fs: int = 100,
+    defaults: dict[str, Any] | None = None,
+    steps: int = 3,
+) -> dict[str, Any]:
+    """Expected wall time of a study: a few timed training steps per configuration on random inputs of the real
+    shape (this machine, this device), times the steps per epoch of the data set found at ``data``."""
+    import torch
+    import torch.nn.functional as F
+
+    from ecgimn.data import PTBXL
+    from ecgimn.models import create_model
+    from ecgimn.training.predict import resolve_device
+
+    labels = PTBXL(data).labels(task)
+    n_train = int(np.isin(labels.folds, (1, 2, 3, 4, 5, 6, 7, 8)).sum())
+    rows, total = [], 0.0
+    for name, recipe in configs.items():
+        config = TrainConfig(data=data, task=task, fs=fs, **{**(defaults or {}), **recipe}).validate()
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        device = resolve_device(config.device)
+        model = create_model(config.model, num_classes=len(labels.classes), **config.model_kwargs).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
+        x = torch.randn(config.batch_size, 12, config.window_samples, device=device)
+        y = torch.zeros(config.batch_size, len(labels.classes), device=device)
+        times = []
+        for _ in range(steps + 1):
+            t0 = time.perf_counter()
+            loss = F.binary_cross_entropy_with_logits(model(x).logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        step = float(np.median(times[1:]))  # the first step warms up
+        seconds = step * -(-n_train // config.batch_size) * config.epochs * len(seeds)
+        total += seconds
+        rows.append({"config": name, "seconds_per_step": step, "epochs": config.epochs, "seconds": seconds})
+    return {"n_train": n_train, "rows": rows, "total_seconds": total}
