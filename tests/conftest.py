@@ -112,6 +112,44 @@ def make_synthetic_ptbxl(root: Path, n_records: int = 20, rates: Sequence[int] =
     return root
 
 
+#: the superdiagnostic classes, in the order the data layer builds them
+SUPERCLASSES = ["CD", "HYP", "MI", "NORM", "STTC"]
+
+
+def write_random_checkpoint(
+    path: Path,
+    name: str = "imn-1d",
+    classes: Sequence[str] = tuple(SUPERCLASSES),
+    task: str = "superdiagnostic",
+    **overrides: object,
+) -> Path:
+    """A random-init checkpoint in the training loop's format (100 Hz, 10 s window, 5 s stride, per-record z-score)."""
+    import torch
+
+    from ecgimn.data import Standardizer
+    from ecgimn.models import create_model
+    from ecgimn.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=len(classes), **overrides)
+    return save_checkpoint(path, {
+        "state_dict": model.state_dict(), "model_config": dict(model.config),
+        "interpretable": bool(model.interpretable), "task": task, "class_names": list(classes),
+        "fs": 100, "standardizer": Standardizer("per_record").to_dict(), "window_samples": 1000,
+        "stride_samples": 500, "head": "sigmoid",
+    })  # fmt: skip
+
+
+def ecg_like(n: int = 1000, fs: float = 100, seed: int = 0) -> np.ndarray:
+    """(12, n) mV: QRS-like spikes every 0.8 s, a T wave, per-lead gains and a little noise."""
+    t = np.arange(n) / fs
+    phase = (t % 0.8) - 0.3
+    beat = 1.2 * np.exp(-((phase / 0.02) ** 2)) + 0.25 * np.exp(-(((phase - 0.25) / 0.06) ** 2))
+    gains = np.linspace(-1.0, 1.5, 12)[:, None]
+    noise = 0.02 * np.random.default_rng(seed).standard_normal((12, n))
+    return (gains * beat + noise).astype(np.float32)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _tmp_signal_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Point the default signal cache (``ECGIMN_CACHE``) at a temporary folder: tests never touch ~/.cache."""

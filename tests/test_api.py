@@ -7,41 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ecg_like
+from conftest import write_random_checkpoint as write_checkpoint
 
 import ecgimn
 from ecgimn.api import PRETRAINED_DIR, Explanation, Predictor
 from ecgimn.constants import LEADS
-from ecgimn.data import Standardizer
 from ecgimn.errors import CheckpointError, ConfigError, InputError
-from ecgimn.models import create_model
-from ecgimn.training.checkpoint import save_checkpoint
 
 CLASSES = ["CD", "HYP", "MI", "NORM", "STTC"]
 FS = 100
 #: a small random-init ECG-IMN: fast, and exactness does not depend on training
 SMALL = {"encoder_channels": [8, 8, 8], "decoder_channels": [8, 8, 8]}
-
-
-def write_checkpoint(path: Path, name: str = "imn-1d", **overrides: object) -> Path:
-    """A random-init checkpoint in the training loop's format (100 Hz, 10 s window, 5 s stride)."""
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=len(CLASSES), **overrides)
-    return save_checkpoint(path, {
-        "state_dict": model.state_dict(), "model_config": dict(model.config),
-        "interpretable": bool(model.interpretable), "task": "superdiagnostic", "class_names": CLASSES,
-        "fs": FS, "standardizer": Standardizer("per_record").to_dict(), "window_samples": 1000,
-        "stride_samples": 500, "head": "sigmoid",
-    })  # fmt: skip
-
-
-def ecg_like(n: int = 1000, fs: float = FS, seed: int = 0) -> np.ndarray:
-    """(12, n) mV: QRS-like spikes every 0.8 s, a T wave, per-lead gains and a little noise."""
-    t = np.arange(n) / fs
-    phase = (t % 0.8) - 0.3
-    beat = 1.2 * np.exp(-((phase / 0.02) ** 2)) + 0.25 * np.exp(-(((phase - 0.25) / 0.06) ** 2))
-    gains = np.linspace(-1.0, 1.5, 12)[:, None]
-    noise = 0.02 * np.random.default_rng(seed).standard_normal((12, n))
-    return (gains * beat + noise).astype(np.float32)
 
 
 def assert_exact(ex: Explanation) -> None:

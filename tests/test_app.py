@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
+from conftest import write_random_checkpoint
 
 from ecgimn.api import Explanation, Predictor
 from ecgimn.constants import LEADS
@@ -34,34 +34,11 @@ from ecgimn.cli.app import exposure_warning, is_loopback  # noqa: E402
 CLASSES = ["CD", "HYP", "MI", "NORM", "STTC"]
 
 
-def make_tiny_checkpoint(path: Path) -> Path:
-    """A random-init 5-class imn-1d checkpoint (100 Hz, 10 s window) for app tests."""
-    from ecgimn.data import Standardizer
-    from ecgimn.models import create_model
-    from ecgimn.training.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    model = create_model("imn-1d", num_classes=len(CLASSES))
-    payload = {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "model_config": dict(model.config),
-        "interpretable": True,
-        "task": "superdiagnostic",
-        "class_names": list(CLASSES),
-        "fs": 100,
-        "standardizer": Standardizer("per_record").to_dict(),
-        "window_samples": 1000,
-        "stride_samples": 500,
-        "head": "sigmoid",
-    }
-    return save_checkpoint(path, payload)
-
-
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     from ecgimn.api import load
 
-    return load(make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt"))
+    return load(write_random_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt"))
 
 
 @pytest.fixture(scope="module")
@@ -578,7 +555,7 @@ def test_cli_app_command(
 
     ran: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
-    ckpt = make_tiny_checkpoint(tmp_path / "m.pt")
+    ckpt = write_random_checkpoint(tmp_path / "m.pt")
     args = build_parser().parse_args(["app", "--model", str(ckpt), "--host", "0.0.0.0", "--port", "8123"])
     assert args.func(args) == 0
     assert ran["host"] == "0.0.0.0" and ran["port"] == 8123

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
+from conftest import write_random_checkpoint
 
 pytestmark = pytest.mark.browser
 
@@ -28,31 +28,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 CLASSES = ["CD", "HYP", "MI", "NORM", "STTC"]
 RECORD = "records100/00000/00008_lr"
-
-
-def _tiny_checkpoint(path: Path) -> Path:
-    """A random-init 5-class imn-1d checkpoint (100 Hz, 10 s window), as in test_app.py."""
-    from ecgimn.data import Standardizer
-    from ecgimn.models import create_model
-    from ecgimn.training.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    model = create_model("imn-1d", num_classes=len(CLASSES))
-    return save_checkpoint(
-        path,
-        {
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "model_config": dict(model.config),
-            "interpretable": True,
-            "task": "superdiagnostic",
-            "class_names": list(CLASSES),
-            "fs": 100,
-            "standardizer": Standardizer("per_record").to_dict(),
-            "window_samples": 1000,
-            "stride_samples": 500,
-            "head": "sigmoid",
-        },
-    )
 
 
 def _free_port() -> int:
@@ -66,7 +41,7 @@ def server(shared_ptbxl: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     uvicorn = pytest.importorskip("uvicorn")
     from ecgimn.app.server import create_app
 
-    model = os.environ.get("ECGIMN_APP_MODEL") or _tiny_checkpoint(
+    model = os.environ.get("ECGIMN_APP_MODEL") or write_random_checkpoint(
         tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     )
     app = create_app(  # as `ecgimn app` serves it: loopback Host names only
