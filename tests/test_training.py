@@ -264,3 +264,15 @@ def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "imn-1d-crop" in out and "expected training time" in out
     assert not (tmp_path / "s").exists()
+
+
+def test_regularisers_act_on_the_unit_scale_map():
+    from ecgimn.training.loop import _regulariser
+
+    maps = torch.tensor([[[[1.0, -1.0, 3.0]]]])
+    scale = 0.01
+    cfg = TrainConfig(data=".", l1=0.5, tv=0.25)
+    expected = 0.5 * (5 / 3) + 0.25 * ((2 + 4) / 2)
+    assert float(_regulariser(maps * scale, cfg, scale)) == pytest.approx(expected)
+    assert _regulariser(None, cfg) == 0.0
+    assert _regulariser(maps, TrainConfig(data=".")) == 0.0

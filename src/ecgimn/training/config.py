@@ -22,8 +22,9 @@ class TrainConfig:
         crop_seconds: train on random crops of this length (benchmark: 2.5 s) and predict with sliding
             windows of the same length (stride ``eval_stride_seconds``); for IMNs the averaged windows are
             still one exact linear model. ``None`` trains on full records.
-        l1 / tv: regularisers on the generated weight map W of IMNs: ``l1 * mean|W|`` and
-            ``tv * mean|W[t+1] - W[t]|`` (total variation along time). Off by default.
+        l1 / tv: regularisers on the generated weight map of IMNs, taken on the unit-scale map
+            ``M = W / model.weight_scale``: ``l1 * mean|M|`` and ``tv * mean|M[t+1] - M[t]|`` (total variation
+            along time). Off by default.
         augment: random per-lead amplitude scaling (+-10 %) and Gaussian noise (0.01 std units).
         patience: stop when fold-9 macro-AUROC has not improved for this many epochs (0 = never).
     """

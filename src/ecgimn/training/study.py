@@ -210,12 +210,15 @@ def run_study(
     todo = [(n, s) for n in configs for s in seeds if (n, s) not in done or reevaluate]
     if todo:
         pending = {n: configs[n] for n in dict.fromkeys(n for n, _ in todo)}
-        est = estimate_seconds(data, pending, seeds=seeds, task=task, fs=fs, defaults=defaults)
+        n_runs = {n: sum(1 for m, _ in todo if m == n) for n in pending}
+        est = estimate_seconds(data, pending, seeds=[0], task=task, fs=fs, defaults=defaults)
+        total = sum(row["seconds"] * n_runs[row["config"]] for row in est["rows"])
         print(f"[study] {len(todo)} runs on {est['n_train']} training records; expected training time about "
-              f"{est['total_seconds'] / 60:.0f} min on this machine (plus evaluation):", flush=True)
+              f"{total / 60:.0f} min on this machine (plus evaluation):", flush=True)
         for row in est["rows"]:
             print(f"[study]   {row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  "
-                  f"{row['epochs']} epochs x {len(seeds)} seeds  ~{row['seconds'] / 60:.1f} min", flush=True)
+                  f"{row['epochs']} epochs x {n_runs[row['config']]} run(s)  "
+                  f"~{row['seconds'] * n_runs[row['config']] / 60:.1f} min", flush=True)
     t_start = time.perf_counter()
 
     def save() -> None:
