@@ -40,6 +40,8 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "imn-1d-l1-crop": {"model": "imn-1d", "crop_seconds": 2.5, "l1": 1e-4},
     "imn-1d-l1-1e-5-crop": {"model": "imn-1d", "crop_seconds": 2.5, "l1": 1e-5},
     "imn-1d-tv-crop": {"model": "imn-1d", "crop_seconds": 2.5, "tv": 1e-3},
+    "imn-1d-l1-strong-crop": {"model": "imn-1d", "crop_seconds": 2.5, "l1": 1e-1},
+    "imn-1d-tv-strong-crop": {"model": "imn-1d", "crop_seconds": 2.5, "tv": 1.0},
     "imn-1d-aug-crop": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True},
     "imn-1d-global-crop": {"model": "imn-1d", "crop_seconds": 2.5, "standardize": "global"},
     "imn-1d-crop-40ep": {"model": "imn-1d", "crop_seconds": 2.5, "epochs": 40},
