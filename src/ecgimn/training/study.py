@@ -131,7 +131,8 @@ def to_markdown(rows: list[dict[str, Any]], *, task: str, note: str = "") -> str
         lines += ["", f"Best interpretable (by fold 9): **{best_imn['config']}**, fold 10 {best_imn['test_mean']:.4f} "
                   f"± {best_imn['test_sd']:.4f}. Best black box (by fold 9): **{best_bb['config']}**, fold 10 "
                   f"{best_bb['test_mean']:.4f} ± {best_bb['test_sd']:.4f}. Difference {gap:+.4f} "
-                  f"({'within' if abs(gap) <= spread else 'outside'} one seed sd of {spread:.4f})."]
+                  + (f"({'within' if abs(gap) <= spread else 'outside'} one seed sd of {spread:.4f})."
+                     if min(best_imn["seeds"], best_bb["seeds"]) > 1 else "(single seed: no spread to compare with).")]
     return "\n".join(lines) + "\n"
 
 
