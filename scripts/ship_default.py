@@ -56,7 +56,7 @@ Trained by this repository's `ecgimn train` (ecgimn {ckpt.get('package_version',
 ## Data
 PTB-XL (CC BY 4.0), **only the 1,999-record subset available to the developers** (ecg_id 1-1999, {n_records} records
 with a label in this task), official folds: 1-8 training ({report.get('n_train', ckpt['metrics'].get('n_train'))}
-records), 9 validation (checkpoint selection), 10 test ({report['n_records']} records, used once for this card).
+records), 9 validation (checkpoint selection), 10 test ({report["n_records"]} records: reported, never used to select).
 Not trained on the full 21,799-record release; numbers on the full test fold (2,163 records for this task in release 1.0.1)
 will differ.
 
@@ -110,6 +110,7 @@ def main() -> int:
     ckpt = load_checkpoint(staging)
     report = evaluate_checkpoint(staging, args.data, progress=False)
     report["n_train"] = members[0]["metrics"].get("n_train")
+    report["checkpoint"] = f"src/ecgimn/pretrained/{args.name}.pt"
     n_records = len(PTBXL(args.data).labels(ckpt["task"]).ecg_ids)
     staging.replace(target)
     (PRETRAINED / f"{args.name}.md").write_text(model_card(args.name, ckpt, report, n_records, args.study,
