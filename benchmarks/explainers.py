@@ -74,6 +74,10 @@ UNITS = {
 }
 
 
+#: per-pair faithfulness numbers summarised for every method
+CURVE_METRICS = ("deletion_zero", "insertion_zero", "deletion_interp", "insertion_interp", "randomisation_rho")
+
+
 def _clean(obj: Any) -> Any:
     """NaN/inf -> None, recursively (strict JSON)."""
     if isinstance(obj, float):
@@ -550,14 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             summary[e.label][method] = {
                 **{
                     m: _stat([q[m] for q in rows])
-                    for m in (
-                        "deletion_zero",
-                        "insertion_zero",
-                        "deletion_interp",
-                        "insertion_interp",
-                        "randomisation_rho",
-                        "probability",
-                    )
+                    for m in (*CURVE_METRICS, "probability")
                 },
                 "localisation": {
                     "fraction": _stat([q["loc_fraction"] for q in loc_rows]),
@@ -567,13 +564,7 @@ def main(argv: list[str] | None = None) -> int:
                 "per_class": {
                     c: {
                         m: _stat([q[m] for q in rows if q["class"] == c])
-                        for m in (
-                            "deletion_zero",
-                            "insertion_zero",
-                            "deletion_interp",
-                            "insertion_interp",
-                            "randomisation_rho",
-                        )
+                        for m in CURVE_METRICS
                     }
                     for c in classes
                 },

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -822,32 +822,29 @@ def create_app(
     def demo() -> dict[str, Any]:
         return svc.load_demo()
 
-    @app.get("/api/explain")
-    def explain(
-        id: str = Query(..., max_length=64),
+    def explain_options(
         class_name: str | None = Query(None, max_length=64),
         window_s: float = Query(0.5, ge=0.02, le=10),
         stride_s: float = Query(0.25, ge=0.01, le=10),
         top_k: int = Query(3, ge=1, le=20),
         layout: Literal["3x4", "12x1"] = Query("3x4"),
-    ) -> dict[str, Any]:
-        return svc.explain(id, Options(class_name or None, window_s, stride_s, top_k, layout))
+    ) -> Options:
+        """The explanation options shared by /api/explain and /api/figure (validated query parameters)."""
+        return Options(class_name or None, window_s, stride_s, top_k, layout)
+
+    @app.get("/api/explain")
+    def explain(id: str = Query(..., max_length=64), opts: Options = Depends(explain_options)) -> dict[str, Any]:
+        return svc.explain(id, opts)
 
     @app.get("/api/figure")
     def figure(
         id: str = Query(..., max_length=64),
-        class_name: str | None = Query(None, max_length=64),
-        window_s: float = Query(0.5, ge=0.02, le=10),
-        stride_s: float = Query(0.25, ge=0.01, le=10),
-        top_k: int = Query(3, ge=1, le=20),
-        layout: Literal["3x4", "12x1"] = Query("3x4"),
+        opts: Options = Depends(explain_options),
         fmt: Literal["png", "pdf"] = Query("png"),
         kind: Literal["ecg", "heatmap"] = Query("ecg"),
         download: bool = Query(False),
     ) -> Response:
-        data, filename = svc.figure(
-            id, Options(class_name or None, window_s, stride_s, top_k, layout), fmt, kind
-        )
+        data, filename = svc.figure(id, opts, fmt, kind)
         headers = {"content-disposition": f'attachment; filename="{filename}"'} if download else {}
         return Response(data, media_type="image/png" if fmt == "png" else "application/pdf", headers=headers)
 
