@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
 from ecgimn.errors import CheckpointError, ConfigError, InputError
 from ecgimn.io.signal import resample_array
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ecgimn.training.predict import forward_windows, resolve_device
+from ecgimn.training.predict import predict, resolve_device
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -118,7 +117,6 @@ class Predictor:
             )
         return x, notes
 
-    @torch.no_grad()
     def explain(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> Explanation:
         """Probabilities, logits and the exact linear model (W, b) the network wrote for each record."""
         if not self.interpretable:
@@ -129,14 +127,9 @@ class Predictor:
         x, notes = self._prepare(x, fs)
         mu, sigma = self.standardizer.affine(x)
         x_std = ((x - mu) / sigma).astype(np.float32)
-        logits, weights, bias = [], [], []
-        for s in range(0, len(x_std), batch_size):
-            out = forward_windows(self.model, torch.as_tensor(x_std[s : s + batch_size]).to(self.device),
-                                  self.window, self.stride)
-            logits.append(out.logits.float().cpu().numpy())
-            weights.append(out.weights.float().cpu().numpy())
-            bias.append(out.bias.float().cpu().numpy())
-        logits_a, w, b = np.concatenate(logits), np.concatenate(weights), np.concatenate(bias)
+        out = predict(self.model, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
+                      device=self.device, return_maps=True)
+        logits_a, w, b = out["logits"], out["weights"], out["bias"]
         mu_b = np.broadcast_to(mu, x.shape)[:, None]
         sigma_b = np.broadcast_to(sigma, x.shape)[:, None]
         weights_mv = w / sigma_b
@@ -148,16 +141,13 @@ class Predictor:
             notes=notes,
         )
 
-    @torch.no_grad()
     def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> np.ndarray:
         """Class probabilities (N, K) for any model, interpretable or not."""
         x, _ = self._prepare(x, fs)
         x_std = self.standardizer.transform(x).astype(np.float32)
-        logits = [forward_windows(self.model, torch.as_tensor(x_std[s : s + batch_size]).to(self.device),
-                                  self.window, self.stride).logits.float().cpu().numpy()
-                  for s in range(0, len(x_std), batch_size)]
-        return 1.0 / (1.0 + np.exp(-np.concatenate(logits)))
-
+        logits = predict(self.model, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
+                         device=self.device)["logits"]
+        return 1.0 / (1.0 + np.exp(-logits))
 
 def load(name_or_path: str | Path = "default", device: str | None = None) -> Predictor:
     """Load a checkpoint file or a bundled model by name (``default``)."""

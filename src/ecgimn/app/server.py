@@ -829,7 +829,7 @@ def create_app(
         top_k: int = Query(3, ge=1, le=20),
         layout: Literal["3x4", "12x1"] = Query("3x4"),
     ) -> Options:
-        """The explanation options shared by /api/explain and /api/figure (validated query parameters)."""
+        """The explanation options shared by /api/explain, /api/figure and /api/report (validated)."""
         return Options(class_name or None, window_s, stride_s, top_k, layout)
 
     @app.get("/api/explain")
@@ -849,15 +849,8 @@ def create_app(
         return Response(data, media_type="image/png" if fmt == "png" else "application/pdf", headers=headers)
 
     @app.get("/api/report")
-    def report(
-        id: str = Query(..., max_length=64),
-        class_name: str | None = Query(None, max_length=64),
-        window_s: float = Query(0.5, ge=0.02, le=10),
-        stride_s: float = Query(0.25, ge=0.01, le=10),
-        top_k: int = Query(3, ge=1, le=20),
-        layout: Literal["3x4", "12x1"] = Query("3x4"),
-    ) -> JSONResponse:
-        data, stem = svc.report(id, Options(class_name or None, window_s, stride_s, top_k, layout))
+    def report(id: str = Query(..., max_length=64), opts: Options = Depends(explain_options)) -> JSONResponse:
+        data, stem = svc.report(id, opts)
         return JSONResponse(
             data, headers={"content-disposition": f'attachment; filename="{stem}_report.json"'}
         )
