@@ -124,6 +124,24 @@ def test_design_options_stay_exact(overrides: dict) -> None:
         torch.testing.assert_close(out.bias, model.bias_generator.bias.expand(2, -1))
 
 
+def test_decoder_context_makes_weights_depend_on_the_whole_window() -> None:
+    """imn-1d's W at t=0 only sees a local receptive field; with global context (FiLM) it sees far-away samples."""
+    x = torch.randn(1, 12, 800)
+    far = x.clone()
+    far[..., 700:] += 3.0  # change only the far end of the window
+    for name, expect_change in (("imn-1d", False), ("imn-1d-ctx", True)):
+        model = create_model(name, num_classes=2).eval()
+        for film in getattr(model.decoder, "films", []):  # zero-initialised (identity); give it something to do
+            torch.nn.init.normal_(film.weight, std=0.1)
+        with torch.no_grad():
+            a, b = model(x), model(far)
+        changed = not torch.allclose(a.weights[..., :50], b.weights[..., :50])
+        assert changed == expect_change, name
+        assert_exact(b, far)
+    fresh = create_model("imn-1d-ctx", num_classes=2)
+    assert all((f.weight == 0).all() and (f.bias == 0).all() for f in fresh.decoder.films)
+
+
 def test_weight_scale_default_and_gradients() -> None:
     model = create_model("imn-1d-static", num_classes=2)
     assert model.weight_scale == pytest.approx(1 / (12 * 1000) ** 0.5)

@@ -95,13 +95,16 @@ def test_finished_run_is_protected_and_resumes_to_same_history(tiny_run, synthet
     assert json.loads((out / "history.json").read_text()) == history
 
 
-def test_resume_after_interruption(synthetic_ptbxl, tmp_path, monkeypatch):
-    """Kill the run after epoch 1 (simulated by an exception in epoch 2), resume, compare with a clean run."""
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_after_interruption(synthetic_ptbxl, tmp_path, monkeypatch, ema):
+    """Kill the run after epoch 1 (simulated by an exception in epoch 2), resume, compare with a clean run.
+
+    With weight averaging the averaged model must be restored too, or the fold-9 scores after resuming differ."""
     import ecgimn.training.loop as loop
 
-    clean = _config(synthetic_ptbxl, tmp_path / "clean", epochs=3)
+    clean = _config(synthetic_ptbxl, tmp_path / "clean", epochs=3, ema=ema)
     train(clean)
-    cfg = _config(synthetic_ptbxl, tmp_path / "resumed", epochs=3)
+    cfg = _config(synthetic_ptbxl, tmp_path / "resumed", epochs=3, ema=ema)
     calls = {"n": 0}
     real_predict = loop.predict
 
@@ -121,6 +124,26 @@ def test_resume_after_interruption(synthetic_ptbxl, tmp_path, monkeypatch):
     b = json.loads((tmp_path / "resumed" / "history.json").read_text())
     np.testing.assert_allclose([h["val_macro_auroc"] for h in a], [h["val_macro_auroc"] for h in b], atol=1e-6)
     np.testing.assert_allclose([h["train_loss"] for h in a], [h["train_loss"] for h in b], rtol=1e-5)
+
+
+def test_ema_checkpoint_holds_the_averaged_model(synthetic_ptbxl, tmp_path):
+    """best.pt (and fold-9 selection) use the weight average, not the last optimiser iterate."""
+    out = tmp_path / "ema"
+    train(_config(synthetic_ptbxl, out, epochs=1, ema=0.9))  # one epoch: best.pt is that epoch
+    best = load_checkpoint(out / "best.pt")
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    averaged = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert set(averaged) == set(best["state_dict"]) and best["train_config"]["ema"] == 0.9
+    for k, v in best["state_dict"].items():
+        torch.testing.assert_close(v, averaged[k])
+    assert any(not torch.equal(v, last["state_dict"][k]) for k, v in best["state_dict"].items()
+               if v.is_floating_point())
+    model = model_from_checkpoint(best)  # and it is still an exact IMN
+    x = torch.randn(2, 12, 250)
+    o = model(x)
+    torch.testing.assert_close((o.weights * x[:, None]).sum((-2, -1)) + o.bias, o.logits, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="ema must be"):
+        train(_config(synthetic_ptbxl, tmp_path / "bad", ema=1.0))
 
 
 def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path):
@@ -227,7 +250,7 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
         "bb-tiny": {"model": "blackbox-1d", "model_kwargs": {"encoder_channels": [8, 16, 16]}},
     }))
     assert main(["study", "--data", str(synthetic_ptbxl), "--configs", str(configs), "--seeds", "0", "1",
-                 "--out", str(tmp_path / "study"), "--set", "epochs=1", "batch_size=8", "--no-progress"]) == 0
+                 "--out", str(tmp_path / "study"), "--set", "epochs=1", "batch_size=8", "progress=false"]) == 0
     out = capsys.readouterr().out
     assert "expected training time" in out and "ms/step" in out
     results = json.loads((tmp_path / "study" / "results.json").read_text())

@@ -73,3 +73,9 @@ register_model(
     description="imn-1d's encoder + GAP + Linear",
     **{k: v for k, v in _ONE_D.items() if k in _ENC_KEYS},
 )
+register_model(
+    "blackbox-1d-wide",
+    BlackBoxCNN,
+    description="blackbox-1d with 1.5x the channels (96/192/192)",
+    **{**{k: v for k, v in _ONE_D.items() if k in _ENC_KEYS}, "encoder_channels": (96, 192, 192)},
+)

@@ -184,6 +184,8 @@ class Decoder(nn.Module):
     """Transition decoder: blocks of [conv + BN + GELU + nearest upsample], then a conv to ``out_channels`` maps.
 
     ``skip_channels[i]`` (0 = none) are concatenated to the input of block i (the last entry: of the final conv).
+    ``context_channels`` > 0 adds global context (FiLM): a vector ``c`` (e.g. the average-pooled latent) scales and
+    shifts the input of every block, ``h * (1 + gamma_i(c)) + beta_i(c)``; zero-initialised, so it starts as identity.
     """
 
     def __init__(
@@ -196,23 +198,38 @@ class Decoder(nn.Module):
         skip_channels: Sequence[int],
         kernel_size: int = 3,
         out_kernel_size: int = 3,
+        context_channels: int = 0,
     ) -> None:
         super().__init__()
         if kernel_size % 2 == 0 or out_kernel_size % 2 == 0:
             raise ConfigError("decoder kernel sizes must be odd ('same' padding)")
-        blocks, cin = [], in_channels
+        blocks, films, cin = [], [], in_channels
         for cout, up, sc in zip(channels, upsample, skip_channels):
             up_op = _time_op(ndim, "up", up) if up > 1 else nn.Identity()
             blocks.append(nn.Sequential(ConvBnAct(ndim, cin + sc, int(cout), kernel_size), up_op))
+            if context_channels:
+                film = nn.Linear(context_channels, 2 * cin)
+                nn.init.zeros_(film.weight)
+                nn.init.zeros_(film.bias)
+                films.append(film)
             cin = int(cout)
         self.blocks = nn.ModuleList(blocks)
+        self.films = nn.ModuleList(films)
         self.out = _conv(ndim, cin + skip_channels[-1], out_channels, out_kernel_size, bias=True)
 
     def forward(
-        self, x: torch.Tensor, skips: Sequence[torch.Tensor | None], scale: float = 1.0
+        self,
+        x: torch.Tensor,
+        skips: Sequence[torch.Tensor | None],
+        scale: float = 1.0,
+        context: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The output maps times ``scale`` (applied to the final conv's parameters: no extra map-sized tensor)."""
-        for block, skip in zip(self.blocks, skips):
+        for i, (block, skip) in enumerate(zip(self.blocks, skips)):
+            if self.films:
+                gamma, beta = self.films[i](context).chunk(2, dim=1)
+                shape = (*gamma.shape, *([1] * (x.dim() - 2)))
+                x = x * (1 + gamma.view(shape)) + beta.view(shape)
             x = block(x if skip is None else torch.cat([x, skip], 1))
         x = x if skips[-1] is None else torch.cat([x, skips[-1]], 1)
         return self.out._conv_forward(x, self.out.weight * scale, self.out.bias * scale)
@@ -252,6 +269,8 @@ class IMN(nn.Module):
         residual: residual encoder blocks (in 1-D the first block stays a plain conv stem).
         decoder_channels, decoder_kernel_size, out_kernel_size: decoder capacity and kernels.
         skip: U-Net skips: the deepest encoder feature (or the input) at each decoder resolution is concatenated.
+        context: global context in the decoder: the average-pooled latent scales and shifts every decoder block's
+            input (FiLM), so the weights at one time can depend on the whole window (rhythm, axis, other beats).
         weight_resolution: r; W is generated at L/r and nearest-upsampled, i.e. tied within r-sample segments.
         bias: ``"dynamic"`` (GAP + Linear of the latent) or ``"static"`` (learned per-class constant).
         dropout: after every encoder block.
@@ -282,6 +301,7 @@ class IMN(nn.Module):
         decoder_kernel_size: int = 3,
         out_kernel_size: int = 3,
         skip: bool = False,
+        context: bool = False,
         weight_resolution: int = 1,
         bias: str = "dynamic",
         dropout: float = 0.2,
@@ -317,7 +337,9 @@ class IMN(nn.Module):
             skip_ch,
             decoder_kernel_size,
             out_kernel_size,
+            self.encoder.out_channels if context else 0,
         )
+        self.context = bool(context)
         self.bias_generator = BiasGenerator(self.encoder.out_channels, num_classes, bias)
         self.weight_scale = (
             float(weight_scale) if weight_scale is not None else 1.0 / math.sqrt(num_leads * REFERENCE_LENGTH)
@@ -330,8 +352,9 @@ class IMN(nn.Module):
         Lp = -(-L // self.pad_multiple) * self.pad_multiple
         xp = F.pad(x, (0, Lp - L)) if Lp > L else x
         latent, feats = self.encoder(xp.unsqueeze(1) if self.ndim == 2 else xp)
+        pooled = latent.flatten(2).mean(-1) if self.context else None
         w = self.decoder(
-            latent, [None if i is None else feats[i] for i in self._skip_index], self.weight_scale
+            latent, [None if i is None else feats[i] for i in self._skip_index], self.weight_scale, pooled
         )
         w = w.reshape(B, self.num_classes * C, -1)  # (B, K*C, T)
         if self._pool > 1:
@@ -375,6 +398,13 @@ register_model(
 )
 register_model(
     "imn-1d-unet", IMN, interpretable=True, description="imn-1d with U-Net skips", **{**_ONE_D, "skip": True}
+)
+register_model(
+    "imn-1d-ctx",
+    IMN,
+    interpretable=True,
+    description="imn-1d with global context (FiLM from the pooled latent) in the decoder",
+    **{**_ONE_D, "context": True},
 )
 register_model(
     "imn-1d-coarse",

@@ -26,6 +26,8 @@ class TrainConfig:
             ``M = W / model.weight_scale``: ``l1 * mean|M|`` and ``tv * mean|M[t+1] - M[t]|`` (total variation
             along time). Off by default.
         augment: random per-lead amplitude scaling (+-10 %) and Gaussian noise (0.01 std units).
+        ema: decay of an exponential moving average of the weights (and BatchNorm statistics), updated every
+            step; fold 9 scores and ``best.pt`` use the averaged model. 0 = off; 0.99 averages over ~100 steps.
         patience: stop when fold-9 macro-AUROC has not improved for this many epochs (0 = never).
     """
 
@@ -49,6 +51,7 @@ class TrainConfig:
     eval_stride_seconds: float | None = None
     augment: bool = False
     patience: int = 0
+    ema: float = 0.0
     only_present: bool = False
     cache_dir: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +70,8 @@ class TrainConfig:
             raise ConfigError(f"standardize must be per_record, global or per_lead, got {self.standardize!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("epochs, batch_size and lr must be positive")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must be a decay within [0, 1) (0 = off), got {self.ema}")
         if self.crop_seconds is not None and not 0.5 <= self.crop_seconds <= 10:
             raise ConfigError(f"crop_seconds must be within 0.5-10 s, got {self.crop_seconds}")
         return self

@@ -167,12 +167,20 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(math.ceil(len(x_train) / world) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps_per_epoch))
+    ema = None
+    if config.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+    scored = ema.module if ema is not None else model  # the model fold 9 scores and best.pt holds
 
     start_epoch, best, history, stale = 0, {"val_macro_auroc": float("nan"), "val_loss": float("inf"), "epoch": -1}, [], 0
     if resume:
         state = torch.load(out / LAST, map_location="cpu", weights_only=True)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         start_epoch, best, history, stale = state["epoch"] + 1, state["best"], state["history"], state["stale"]
@@ -200,12 +208,14 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         train_seconds = time.perf_counter() - t0
 
         if main_process:
-            scores = predict(model, x_val, window=config.window_samples, stride=config.stride_samples,
+            scores = predict(scored, x_val, window=config.window_samples, stride=config.stride_samples,
                              device=device)["logits"]
             val_auc, val_loss = _validation_metrics(val_data.Y, scores)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_macro_auroc": val_auc,
@@ -217,12 +227,13 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
                 best = {"val_macro_auroc": val_auc, "val_loss": val_loss, "epoch": epoch}
                 metrics = {"best_val_macro_auroc": val_auc, "best_epoch": epoch, "history": history,
                            "n_train": int(len(x_train)), "n_val": int(len(x_val))}
-                save_checkpoint(out / BEST, _checkpoint_payload(model, config, data, stdz, metrics))
+                save_checkpoint(out / BEST, _checkpoint_payload(scored, config, data, stdz, metrics))
             if config.progress:
                 tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  fold-9 loss "
                            f"{val_loss:.4f}  macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)")
             torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
+                        "ema": ema.state_dict() if ema is not None else None,
                         "best": best, "history": history, "stale": stale}, out / (LAST + ".tmp"))
             os.replace(out / (LAST + ".tmp"), out / LAST)
             (out / "history.json").write_text(json.dumps(history, indent=2))

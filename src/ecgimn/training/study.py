@@ -56,6 +56,12 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "blackbox-1d": {"model": "blackbox-1d"},
     "blackbox-1d-crop": {"model": "blackbox-1d", "crop_seconds": 2.5},
     "blackbox-1d-aug": {"model": "blackbox-1d", "augment": True},
+    # round 2: weight averaging (both sides), global context / skips in the IMN decoder, a wider black box
+    "imn-1d-aug-crop-ema": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True, "ema": 0.99},
+    "blackbox-1d-aug-crop-ema": {"model": "blackbox-1d", "crop_seconds": 2.5, "augment": True, "ema": 0.99},
+    "imn-1d-ctx-aug-crop": {"model": "imn-1d-ctx", "crop_seconds": 2.5, "augment": True},
+    "imn-1d-unet-aug-crop": {"model": "imn-1d-unet", "crop_seconds": 2.5, "augment": True},
+    "blackbox-1d-wide-aug-crop": {"model": "blackbox-1d-wide", "crop_seconds": 2.5, "augment": True},
     "xresnet1d101": {"model": "xresnet1d101"},
     "xresnet1d101-crop": {"model": "xresnet1d101", "crop_seconds": 2.5},
 }
@@ -234,7 +240,8 @@ def run_study(
     for i, (name, seed) in enumerate(todo):
         recipe = {**(defaults or {}), **configs[name]}
         run_dir = out / name / f"seed{seed}"
-        config = TrainConfig(data=data, task=task, fs=fs, out=str(run_dir), seed=seed, progress=progress, **recipe)
+        config = TrainConfig(**{"progress": progress, **recipe, "data": data, "task": task, "fs": fs,
+                                "out": str(run_dir), "seed": seed})
         if (name, seed) in done:
             record = done[(name, seed)]
             record.update(_evaluate(run_dir / "best.pt", data, config, run_dir))
