@@ -22,6 +22,7 @@ from ecgimn.evaluation import (
     bootstrap_interval,
     fmax,
     macro_auroc,
+    paired_bootstrap_difference,
     per_class_auroc,
     score,
 )
@@ -323,3 +324,22 @@ def test_cli_errors(files: dict[str, Path], tmp_path: Path, capsys: pytest.Captu
     assert main([*base, "--scores", str(files["s"]), "--classes", str(tmp_path / "two.json")]) == 2
     assert "2 class names" in capsys.readouterr().err
     assert pickle.loads(pickled.read_bytes()).shape == (150, 3)  # the file really is a pickle
+
+
+def test_paired_bootstrap_difference() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random((300, 3)) < 0.3).astype(int)
+    good = [y + 0.8 * rng.standard_normal(y.shape) for _ in range(3)]
+    noise = [rng.standard_normal(y.shape) for _ in range(2)]
+    d = paired_bootstrap_difference(y, good, noise, n=200)
+    expected = np.mean([macro_auroc(y, s) for s in good]) - np.mean([macro_auroc(y, s) for s in noise])
+    assert d["difference"] == pytest.approx(expected, abs=1e-12)
+    assert 0 < d["ci_low"] < d["difference"] < d["ci_high"] and d["share_a_below"] == 0.0
+    same = paired_bootstrap_difference(y, good[:1], good[:1], n=50)  # paired: identical runs differ by exactly 0
+    assert same["difference"] == same["ci_low"] == same["ci_high"] == 0.0
+    flipped = paired_bootstrap_difference(y, noise, good, n=200)
+    assert flipped["difference"] == pytest.approx(-d["difference"]) and flipped["share_a_below"] == 1.0
+    with pytest.raises(InputError, match="at least one"):
+        paired_bootstrap_difference(y, [], good)
+    with pytest.raises(InputError, match="shape"):
+        paired_bootstrap_difference(y, good, [noise[0][:10]])

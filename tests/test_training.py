@@ -262,6 +262,14 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     assert all(r["exactness_max_rel_error"] is None for r in results["runs"] if r["config"] == "bb-tiny")
     assert all(0 <= r["bias_variance_fraction"] for r in imn)
     assert set(results["ensembles"]) == {"imn-tiny", "bb-tiny"} and "Seed ensembles" in md
+    comparison = json.loads((tmp_path / "study" / "comparison.json").read_text())
+    assert comparison["imn"] == "imn-tiny" and comparison["blackbox"] == "bb-tiny" and len(comparison["a"]) == 2
+    single = comparison["single_models"]
+    expected = np.mean([r["test_macro_auroc"] for r in imn]) - np.mean(
+        [r["test_macro_auroc"] for r in results["runs"] if r["config"] == "bb-tiny"])
+    assert single["difference"] == pytest.approx(expected, abs=1e-9)  # the same runs, the same records
+    assert single["ci_low"] <= single["difference"] <= single["ci_high"]
+    assert "Paired comparison" in md
 
 
 @pytest.mark.integration

@@ -8,6 +8,7 @@ from ecgimn.evaluation.scoring import (
     bootstrap_interval,
     fmax,
     macro_auroc,
+    paired_bootstrap_difference,
     per_class_auroc,
     score,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "bootstrap_interval",
     "fmax",
     "macro_auroc",
+    "paired_bootstrap_difference",
     "per_class_auroc",
     "score",
 ]

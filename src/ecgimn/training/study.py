@@ -161,14 +161,13 @@ def _evaluate(checkpoint: Path, data: str, config: TrainConfig, run_dir: Path) -
     }
 
 
-def ensemble_scores(checkpoints: list[Path], data: str, *, only_present: bool = False,
-                    cache_dir: str | None = None) -> dict[str, Any]:
-    """Fold-9 and fold-10 macro-AUROC of the average of the members' logits.
+def split_logits(checkpoints: list[Path], data: str, splits: tuple[str, ...] = ("val", "test"), *,
+                 only_present: bool = False, cache_dir: str | None = None) -> dict[str, Any]:
+    """Logits of every checkpoint (same task) on each split, from one load of the data.
 
-    For IMNs the average of linear models is one linear model (mean W, mean b): the ensemble stays exact.
+    Returns ``{"classes": [...], split: {"Y": (N, K), "logits": [(N, K) per checkpoint]}}``.
     """
     from ecgimn.data import Standardizer, load_task
-    from ecgimn.evaluation import score
     from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
     from ecgimn.training.predict import predict
 
@@ -176,21 +175,59 @@ def ensemble_scores(checkpoints: list[Path], data: str, *, only_present: bool = 
     first = ckpts[0]
     task = load_task(data, first["task"], first["fs"], only_present=only_present, cache_dir=cache_dir,
                      progress=False)
-    result: dict[str, Any] = {"members": [str(p) for p in checkpoints]}
-    for split in ("val", "test"):
+    result: dict[str, Any] = {"classes": list(first["class_names"])}
+    for split in splits:
         part = task.split(split)
         logits = []
         for ckpt in ckpts:
             x_std = Standardizer.from_dict(ckpt["standardizer"]).transform(part.X).astype(np.float32)
             logits.append(predict(model_from_checkpoint(ckpt), x_std, window=int(ckpt["window_samples"]),
                                   stride=int(ckpt["stride_samples"]))["logits"])
-        mean = np.mean(logits, axis=0)
+        result[split] = {"Y": part.Y, "logits": logits}
+    return result
+
+
+def ensemble_scores(checkpoints: list[Path], data: str, *, only_present: bool = False,
+                    cache_dir: str | None = None) -> dict[str, Any]:
+    """Fold-9 and fold-10 macro-AUROC of the average of the members' logits.
+
+    For IMNs the average of linear models is one linear model (mean W, mean b): the ensemble stays exact.
+    """
+    from ecgimn.evaluation import score
+
+    outputs = split_logits(checkpoints, data, only_present=only_present, cache_dir=cache_dir)
+    result: dict[str, Any] = {"members": [str(p) for p in checkpoints]}
+    for split in ("val", "test"):
+        mean = np.mean(outputs[split]["logits"], axis=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rep = score(part.Y, 1 / (1 + np.exp(-mean)), classes=list(first["class_names"]),
+            rep = score(outputs[split]["Y"], 1 / (1 + np.exp(-mean)), classes=outputs["classes"],
                         n_bootstrap=100 if split == "test" else 0)
         result[split] = {k: rep[k] for k in ("macro_auroc", "ci_low", "ci_high", "per_class_auroc")}
     return result
+
+
+def paired_comparison(checkpoints_a: list[Path], checkpoints_b: list[Path], data: str, *,
+                      only_present: bool = False, n_bootstrap: int = 1000) -> dict[str, Any]:
+    """Fold-10 difference A - B with a paired bootstrap over the test records: of the mean single-model
+    macro-AUROC (one run per seed on each side) and of the seed ensembles (mean logits)."""
+    from ecgimn.evaluation import paired_bootstrap_difference
+
+    outputs = split_logits([*checkpoints_a, *checkpoints_b], data, ("test",), only_present=only_present)
+    y, logits = outputs["test"]["Y"], outputs["test"]["logits"]
+    a, b = logits[: len(checkpoints_a)], logits[len(checkpoints_a):]
+
+    def prob(z: np.ndarray) -> np.ndarray:  # scored as probabilities, as evaluate_checkpoint does (same ties)
+        return 1 / (1 + np.exp(-z))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        single = paired_bootstrap_difference(y, [prob(z) for z in a], [prob(z) for z in b], n=n_bootstrap,
+                                             classes=outputs["classes"])
+        ensemble = paired_bootstrap_difference(y, [prob(np.mean(a, 0))], [prob(np.mean(b, 0))], n=n_bootstrap,
+                                               classes=outputs["classes"])
+    return {"a": [str(p) for p in checkpoints_a], "b": [str(p) for p in checkpoints_b],
+            "single_models": single, "ensembles": ensemble}
 
 
 def run_study(
@@ -270,8 +307,38 @@ def run_study(
     note = f"Fold 10 has {n_test} records; seeds {seeds}."
     md = to_markdown(rows, task=task, note=note) + ensembles_markdown(
         {k: v for k, v in ensembles.items() if k in configs}, rows)
+    best_imn = next((r["config"] for r in rows if r["interpretable"]), None)
+    best_bb = next((r["config"] for r in rows if not r["interpretable"]), None)
+    comparison = None
+    if best_imn and best_bb:
+        a = [out / best_imn / f"seed{s}" / "best.pt" for s in seeds]
+        b = [out / best_bb / f"seed{s}" / "best.pt" for s in seeds]
+        if all(p.exists() for p in a + b):
+            only_present = bool({**(defaults or {}), **configs[best_imn]}.get("only_present", False))
+            comparison = {"imn": best_imn, "blackbox": best_bb,
+                          **paired_comparison(a, b, data, only_present=only_present)}
+            md += comparison_markdown(comparison)
     (out / "results.md").write_text(md)
-    return {"rows": rows, "runs": runs, "ensembles": ensembles, "markdown": str(out / "results.md")}
+    if comparison:
+        (out / "comparison.json").write_text(json.dumps(comparison, indent=2, default=float))
+    return {"rows": rows, "runs": runs, "ensembles": ensembles, "comparison": comparison,
+            "markdown": str(out / "results.md")}
+
+
+def comparison_markdown(c: dict[str, Any]) -> str:
+    """The fold-9-selected IMN against the fold-9-selected black box, paired over the same fold-10 records."""
+    def line(what: str, d: dict[str, Any]) -> str:
+        return (f"| {what} | {d['difference']:+.4f} | [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | "
+                f"{d['share_a_below']:.2f} |")
+
+    return "\n".join([
+        "", f"Paired comparison on the same fold-10 records: **{c['imn']}** (IMN) minus **{c['blackbox']}** "
+        f"(black box), each chosen on fold 9; {c['single_models']['n_bootstrap']} paired bootstrap resamples of "
+        "the test records (90% interval). 'share IMN below' = share of resamples in which the IMN scores lower.", "",
+        "| compared | fold-10 macro-AUROC difference | 90% interval | share IMN below |", "|---|---|---|---|",
+        line(f"mean of single models ({len(c['a'])} seeds each)", c["single_models"]),
+        line("seed ensembles (mean logits)", c["ensembles"]),
+    ]) + "\n"
 
 
 def ensembles_markdown(ensembles: dict[str, Any], rows: list[dict[str, Any]]) -> str:
