@@ -146,6 +146,39 @@ def test_ema_checkpoint_holds_the_averaged_model(synthetic_ptbxl, tmp_path):
         train(_config(synthetic_ptbxl, tmp_path / "bad", ema=1.0))
 
 
+def test_distillation_from_a_teacher(synthetic_ptbxl, tmp_path, tiny_run):
+    """The student learns from the teacher's soft labels; mismatched teachers are refused with a clear error."""
+    import ecgimn.training.loop as loop
+
+    teacher_dir, _ = tiny_run
+    teacher = str(teacher_dir / "best.pt")
+    kd = _config(synthetic_ptbxl, tmp_path / "kd", epochs=1, distill_from=[teacher], distill_weight=1.0)
+    train(kd)
+    ckpt = load_checkpoint(tmp_path / "kd" / "best.pt")
+    assert ckpt["train_config"]["distill_from"] == [teacher] and ckpt["interpretable"]
+    # the loss is the BCE against the teacher's probabilities (weight 1: labels ignored)
+    model = model_from_checkpoint(ckpt)
+    teachers = loop._load_teachers(kd, list(ckpt["class_names"]), loop.Standardizer("per_record"), torch.device("cpu"))
+    x = torch.randn(3, 12, 1000)
+    y = torch.zeros(3, len(ckpt["class_names"]))
+    logits = model(x).logits
+    soft = torch.sigmoid(teachers[0](x).logits)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, soft)
+    torch.testing.assert_close(loop._loss(logits, y, x, teachers, kd), expected)
+    torch.testing.assert_close(loop._loss(logits, soft.round(), x, teachers, kd), expected)  # labels: no effect
+    with pytest.raises(ConfigError, match="different standardisation"):
+        train(_config(synthetic_ptbxl, tmp_path / "bad1", standardize="global", distill_from=[teacher]))
+    with pytest.raises(CheckpointError, match="task"):
+        train(_config(synthetic_ptbxl, tmp_path / "bad2", task="norm-vs-mi", distill_from=[teacher]))
+    with pytest.raises(ConfigError, match="non-empty list"):
+        train(_config(synthetic_ptbxl, tmp_path / "bad3", distill_from=teacher))
+    assert main(["train", "--data", str(synthetic_ptbxl), "--out", str(tmp_path / "cli"), "--epochs", "1",
+                 "--batch-size", "8", "--no-progress", "--model-kwargs", '{"encoder_channels": [8, 16, 16]}',
+                 "--distill-from", teacher, "--distill-weight", "0.3", "--ema", "0.9"]) == 0
+    cfg = load_checkpoint(tmp_path / "cli" / "best.pt")["train_config"]
+    assert cfg["distill_from"] == [teacher] and cfg["distill_weight"] == 0.3 and cfg["ema"] == 0.9
+
+
 def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path):
     cfg = _config(synthetic_ptbxl, tmp_path / "crop", epochs=1, crop_seconds=2.5, l1=1e-4, tv=1e-3, augment=True)
     train(cfg)
@@ -307,3 +340,12 @@ def test_regularisers_act_on_the_unit_scale_map():
     assert float(_regulariser(maps * scale, cfg, scale)) == pytest.approx(expected)
     assert _regulariser(None, cfg) == 0.0
     assert _regulariser(maps, TrainConfig(data=".")) == 0.0
+
+
+def test_study_teacher_paths_resolve_to_the_study_folder(tmp_path):
+    from ecgimn.training.study import STUDY_PRESETS, _expand_study_paths
+
+    recipe = _expand_study_paths(STUDY_PRESETS["imn-1d-aug-crop-kd"], tmp_path)
+    assert recipe["distill_from"] == [str(tmp_path / "blackbox-1d-aug-crop" / f"seed{s}" / "best.pt")
+                                      for s in range(3)]
+    assert "{study}" in STUDY_PRESETS["imn-1d-aug-crop-kd"]["distill_from"][0]  # the preset is not modified

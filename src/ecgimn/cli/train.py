@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=0, help="early stopping on fold-9 AUROC (0 = off)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights with this decay, e.g. 0.99 (0 = off)")
+    p.add_argument("--distill-from", nargs="+", default=None, metavar="CKPT",
+                   help="teacher checkpoint(s) (same task, folds 1-8): learn from their mean soft labels too")
+    p.add_argument("--distill-weight", type=float, default=0.5, help="weight of the teacher term (0-1)")
+    p.add_argument("--distill-temperature", type=float, default=1.0)
     p.add_argument("--only-present", action="store_true", help="use only records whose files exist")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--model-kwargs", default="{}", help="JSON of extra model constructor arguments")
@@ -68,7 +72,9 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
         seed=args.seed, device=args.device, standardize=args.standardize, l1=args.l1, tv=args.tv,
         crop_seconds=args.crop_seconds, eval_stride_seconds=args.eval_stride_seconds, augment=args.augment,
-        patience=args.patience, ema=args.ema, only_present=args.only_present, cache_dir=args.cache_dir, model_kwargs=model_kwargs,
+        patience=args.patience, ema=args.ema, distill_from=args.distill_from, distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature, only_present=args.only_present, cache_dir=args.cache_dir,
+        model_kwargs=model_kwargs,
         max_train_records=args.max_train_records, num_threads=args.threads, progress=not args.no_progress,
     )
     summary = train(config, resume=args.resume, overwrite=args.overwrite)

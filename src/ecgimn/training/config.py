@@ -28,6 +28,10 @@ class TrainConfig:
         augment: random per-lead amplitude scaling (+-10 %) and Gaussian noise (0.01 std units).
         ema: decay of an exponential moving average of the weights (and BatchNorm statistics), updated every
             step; fold 9 scores and ``best.pt`` use the averaged model. 0 = off; 0.99 averages over ~100 steps.
+        distill_from: checkpoints of a teacher (their mean logits; e.g. a seed ensemble trained on the same folds
+            1-8 with the same task and standardisation). The loss becomes
+            ``(1 - distill_weight) * BCE(logits, labels) + distill_weight * BCE(logits / T, sigmoid(teacher / T))``
+            with ``T = distill_temperature``. The student stays whatever model it is (an IMN stays exact).
         patience: stop when fold-9 macro-AUROC has not improved for this many epochs (0 = never).
     """
 
@@ -52,6 +56,9 @@ class TrainConfig:
     augment: bool = False
     patience: int = 0
     ema: float = 0.0
+    distill_from: list[str] | None = None
+    distill_weight: float = 0.5
+    distill_temperature: float = 1.0
     only_present: bool = False
     cache_dir: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +79,10 @@ class TrainConfig:
             raise ConfigError("epochs, batch_size and lr must be positive")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"ema must be a decay within [0, 1) (0 = off), got {self.ema}")
+        if not 0.0 <= self.distill_weight <= 1.0 or self.distill_temperature <= 0:
+            raise ConfigError("distill_weight must be within [0, 1] and distill_temperature positive")
+        if self.distill_from is not None and (isinstance(self.distill_from, str) or not self.distill_from):
+            raise ConfigError("distill_from must be a non-empty list of teacher checkpoint paths")
         if self.crop_seconds is not None and not 0.5 <= self.crop_seconds <= 10:
             raise ConfigError(f"crop_seconds must be within 0.5-10 s, got {self.crop_seconds}")
         return self

@@ -25,7 +25,7 @@ from ecgimn.data import Standardizer, load_task
 from ecgimn.errors import ConfigError, InputError
 from ecgimn.evaluation import macro_auroc
 from ecgimn.models import create_model
-from ecgimn.training.checkpoint import save_checkpoint
+from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ecgimn.training.config import TrainConfig
 from ecgimn.training.predict import predict, resolve_device
 
@@ -87,6 +87,39 @@ def _regulariser(weights: torch.Tensor | None, config: TrainConfig, scale: float
     if config.tv:
         reg = reg + config.tv * (maps[..., 1:] - maps[..., :-1]).abs().mean()
     return reg
+
+
+def _load_teachers(config: TrainConfig, classes: list[str], stdz: Standardizer,
+                   device: torch.device) -> list[torch.nn.Module]:
+    """Teacher models for distillation, checked against the student's task, classes and standardisation."""
+    teachers = []
+    for path in config.distill_from or []:
+        ckpt = load_checkpoint(path, expected_task=config.task)
+        if list(ckpt["class_names"]) != list(classes):
+            raise ConfigError(f"{path}: teacher classes {ckpt['class_names']} differ from the task's {list(classes)}")
+        if ckpt["standardizer"] != stdz.to_dict():
+            raise ConfigError(f"{path}: the teacher was trained with a different standardisation "
+                              f"({ckpt['standardizer'].get('mode')!r}); use the same 'standardize' option")
+        if int(ckpt["fs"]) != config.fs:
+            raise ConfigError(f"{path}: teacher sampling rate {ckpt['fs']} Hz, student {config.fs} Hz")
+        teacher = model_from_checkpoint(ckpt, path).to(device).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        teachers.append(teacher)
+    return teachers
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, xb: torch.Tensor, teachers: list[torch.nn.Module],
+          config: TrainConfig) -> torch.Tensor:
+    """BCE on the labels, mixed with BCE on the teachers' mean soft labels when distilling."""
+    loss = F.binary_cross_entropy_with_logits(logits, y)
+    if not teachers:
+        return loss
+    t = config.distill_temperature
+    with torch.no_grad():
+        soft = torch.sigmoid(torch.stack([m(xb).logits for m in teachers]).mean(0) / t)
+    soft_loss = F.binary_cross_entropy_with_logits(logits / t, soft)
+    return (1 - config.distill_weight) * loss + config.distill_weight * soft_loss
 
 
 def _validation_metrics(y: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
@@ -162,6 +195,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     x_val = stdz.transform(val_data.X).astype(np.float32)
 
     model = create_model(config.model, num_classes=len(data.classes), **config.model_kwargs).to(device)
+    teachers = _load_teachers(config, list(data.classes), stdz, device)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     weight_scale = float(getattr(model, "weight_scale", 1.0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -202,8 +236,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
             xb = _batch(x_train, idx, config, gen).to(device)
             yb = y_train[idx].to(device)
             output = net(xb)
-            loss = F.binary_cross_entropy_with_logits(output.logits, yb) + _regulariser(output.weights, config,
-                                                                                        weight_scale)
+            loss = _loss(output.logits, yb, xb, teachers, config) + _regulariser(output.weights, config, weight_scale)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -62,9 +62,22 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "imn-1d-ctx-aug-crop": {"model": "imn-1d-ctx", "crop_seconds": 2.5, "augment": True},
     "imn-1d-unet-aug-crop": {"model": "imn-1d-unet", "crop_seconds": 2.5, "augment": True},
     "blackbox-1d-wide-aug-crop": {"model": "blackbox-1d-wide", "crop_seconds": 2.5, "augment": True},
+    # round 3: distillation from the study's own black-box seed ensemble (trained on folds 1-8), both sides
+    "imn-1d-aug-crop-kd": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True,
+                           "distill_from": [f"{{study}}/blackbox-1d-aug-crop/seed{s}/best.pt" for s in range(3)]},
+    "blackbox-1d-aug-crop-kd": {"model": "blackbox-1d", "crop_seconds": 2.5, "augment": True,
+                                "distill_from": [f"{{study}}/blackbox-1d-aug-crop/seed{s}/best.pt"
+                                                 for s in range(3)]},
     "xresnet1d101": {"model": "xresnet1d101"},
     "xresnet1d101-crop": {"model": "xresnet1d101", "crop_seconds": 2.5},
 }
+
+
+def _expand_study_paths(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``{study}`` in ``distill_from`` paths is the study folder (teachers trained by the same study)."""
+    if recipe.get("distill_from"):
+        recipe = {**recipe, "distill_from": [str(p).replace("{study}", str(out)) for p in recipe["distill_from"]]}
+    return recipe
 
 
 def load_configs(spec: list[str]) -> dict[str, dict[str, Any]]:
@@ -275,7 +288,7 @@ def run_study(
                                             "ensembles": ensembles}, indent=2, default=float))
 
     for i, (name, seed) in enumerate(todo):
-        recipe = {**(defaults or {}), **configs[name]}
+        recipe = _expand_study_paths({**(defaults or {}), **configs[name]}, out)
         run_dir = out / name / f"seed{seed}"
         config = TrainConfig(**{"progress": progress, **recipe, "data": data, "task": task, "fs": fs,
                                 "out": str(run_dir), "seed": seed})
