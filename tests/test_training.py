@@ -294,7 +294,7 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     assert all(r["exactness_max_rel_error"] < 1e-4 for r in imn)
     assert all(r["exactness_max_rel_error"] is None for r in results["runs"] if r["config"] == "bb-tiny")
     assert all(0 <= r["bias_variance_fraction"] for r in imn)
-    assert set(results["ensembles"]) == {"imn-tiny", "bb-tiny"} and "Seed ensembles" in md
+    assert set(results["ensembles"]) == {"imn-tiny | seeds 0,1", "bb-tiny | seeds 0,1"} and "Seed ensembles" in md
     comparison = json.loads((tmp_path / "study" / "comparison.json").read_text())
     assert comparison["imn"] == "imn-tiny" and comparison["blackbox"] == "bb-tiny" and len(comparison["a"]) == 2
     single = comparison["single_models"]
@@ -303,6 +303,8 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     assert single["difference"] == pytest.approx(expected, abs=1e-9)  # the same runs, the same records
     assert single["ci_low"] <= single["difference"] <= single["ci_high"]
     assert "Paired comparison" in md
+    assert "Matched twins" in md and "| imn-tiny | bb-tiny | " in md  # imn-1d / blackbox-1d, same recipe
+    assert f"{expected:+.4f}" in md.split("Matched twins")[1]
 
 
 @pytest.mark.integration

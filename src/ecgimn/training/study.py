@@ -308,18 +308,20 @@ def run_study(
         print(f"[study] {name} seed {seed}: fold-9 {record['val_macro_auroc']:.4f}  fold-10 "
               f"{record['test_macro_auroc']:.4f}  ({i + 1}/{len(todo)} runs, about {left / 60:.0f} min left)",
               flush=True)
+    seeds_key = ",".join(str(s) for s in seeds)  # ensembles of different seed sets are kept apart
     for name in configs:
         members = [out / name / f"seed{s}" / "best.pt" for s in seeds]
-        stale = name not in ensembles or reevaluate or ensembles[name]["members"] != [str(m) for m in members]
+        key = f"{name} | seeds {seeds_key}"
+        stale = key not in ensembles or reevaluate or ensembles[key]["members"] != [str(m) for m in members]
         if len(members) > 1 and all(m.exists() for m in members) and stale:
             only_present = bool({**(defaults or {}), **configs[name]}.get("only_present", False))
-            ensembles[name] = ensemble_scores(members, data, only_present=only_present)
+            ensembles[key] = ensemble_scores(members, data, only_present=only_present)
             save()
     rows = summarise([r for r in runs if r["config"] in configs and r["seed"] in seeds])
     n_test = runs[0]["n_test"] if runs else 0
     note = f"Fold 10 has {n_test} records; seeds {seeds}."
-    md = to_markdown(rows, task=task, note=note) + ensembles_markdown(
-        {k: v for k, v in ensembles.items() if k in configs}, rows)
+    md = to_markdown(rows, task=task, note=note) + twins_markdown(rows) + ensembles_markdown(
+        {n: ensembles[f"{n} | seeds {seeds_key}"] for n in configs if f"{n} | seeds {seeds_key}" in ensembles}, rows)
     best_imn = next((r["config"] for r in rows if r["interpretable"]), None)
     best_bb = next((r["config"] for r in rows if not r["interpretable"]), None)
     comparison = None
@@ -352,6 +354,38 @@ def comparison_markdown(c: dict[str, Any]) -> str:
         line(f"mean of single models ({len(c['a'])} seeds each)", c["single_models"]),
         line("seed ensembles (mean logits)", c["ensembles"]),
     ]) + "\n"
+
+
+def twin_pairs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(IMN, black box) rows trained with the same recipe whose models are twins (``imn-X`` and ``blackbox-X``:
+    the same encoder), e.g. ``imn-1d-aug-crop`` and ``blackbox-1d-aug-crop``."""
+    def recipe_key(r: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in r["recipe"].items() if k != "model"}, sort_keys=True, default=str)
+
+    pairs = []
+    for imn in (r for r in rows if r["interpretable"] and r["model"].startswith("imn-")):
+        twin = "blackbox-" + imn["model"].removeprefix("imn-")
+        pairs += [(imn, bb) for bb in rows
+                  if not bb["interpretable"] and bb["model"] == twin and recipe_key(bb) == recipe_key(imn)]
+    return pairs
+
+
+def twins_markdown(rows: list[dict[str, Any]]) -> str:
+    """IMN minus its black-box twin under the same recipe: the cost of interpretability, recipe by recipe."""
+    pairs = twin_pairs(rows)
+    if not pairs:
+        return ""
+    lines = ["", "Matched twins (the same encoder and recipe; the IMN generates a linear model, the black box pools "
+             "features): IMN minus black box, mean over seeds.", "",
+             "| IMN | black box | fold-9 difference | fold-10 difference | fold-10 seed sd (IMN / black box) |",
+             "|---|---|---|---|---|"]
+    for imn, bb in pairs:
+        lines.append(f"| {imn['config']} | {bb['config']} | {imn['val_mean'] - bb['val_mean']:+.4f} | "
+                     f"{imn['test_mean'] - bb['test_mean']:+.4f} | {imn['test_sd']:.4f} / {bb['test_sd']:.4f} |")
+    diffs = [imn["test_mean"] - bb["test_mean"] for imn, bb in pairs]
+    lines += ["", f"Mean fold-10 difference over the {len(pairs)} matched recipe(s): {np.mean(diffs):+.4f} "
+              f"(range {min(diffs):+.4f} to {max(diffs):+.4f})."]
+    return "\n".join(lines) + "\n"
 
 
 def ensembles_markdown(ensembles: dict[str, Any], rows: list[dict[str, Any]]) -> str:
