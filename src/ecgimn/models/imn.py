@@ -407,6 +407,13 @@ register_model(
     **{**_ONE_D, "context": True},
 )
 register_model(
+    "imn-1d-wide",
+    IMN,
+    interpretable=True,
+    description="imn-1d with 1.5x the encoder channels (96/192/192); twin of blackbox-1d-wide",
+    **{**_ONE_D, "encoder_channels": (96, 192, 192)},
+)
+register_model(
     "imn-1d-coarse",
     IMN,
     interpretable=True,

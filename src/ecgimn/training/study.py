@@ -62,6 +62,7 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "imn-1d-ctx-aug-crop": {"model": "imn-1d-ctx", "crop_seconds": 2.5, "augment": True},
     "imn-1d-unet-aug-crop": {"model": "imn-1d-unet", "crop_seconds": 2.5, "augment": True},
     "blackbox-1d-wide-aug-crop": {"model": "blackbox-1d-wide", "crop_seconds": 2.5, "augment": True},
+    "imn-1d-wide-aug-crop": {"model": "imn-1d-wide", "crop_seconds": 2.5, "augment": True},
     # round 3: distillation from the study's own black-box seed ensemble (trained on folds 1-8), both sides
     "imn-1d-aug-crop-kd": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True,
                            "distill_from": [f"{{study}}/blackbox-1d-aug-crop/seed{s}/best.pt" for s in range(3)]},
