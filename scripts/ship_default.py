@@ -39,6 +39,17 @@ def model_card(name: str, ckpt: dict, report: dict, n_records: int, study: str |
         arch = ckpt["model_config"]["name"]
     per_class = "\n".join(f"| {c} | {v:.3f} |" for c, v in report["per_class_auroc"].items() if v is not None)
     crop = f"random {cfg['crop_seconds']} s crops" if cfg.get("crop_seconds") else "full 10 s records"
+    extras = ""
+    if cfg.get("ema"):
+        extras += f" Weights averaged during training (EMA, decay {cfg['ema']})."
+    if cfg.get("distill_from"):
+        names = sorted({load_checkpoint(p)["model_config"].get("name", "?") if Path(p).is_file() else Path(p).name
+                        for p in cfg["distill_from"]})
+        extras += (f" Knowledge distillation: the loss mixes the labels (weight {1 - cfg['distill_weight']:g}) with the "
+                   f"mean soft labels of {len(cfg['distill_from'])} teacher checkpoint(s) ({', '.join(names)}, trained "
+                   f"by the same study on the same folds 1-8; weight {cfg['distill_weight']:g}, temperature "
+                   f"{cfg['distill_temperature']:g}). The teachers are used only in training: this file holds the IMN "
+                   "alone, and its explanation is exact for it.")
     return f"""# Model card: `{name}` (ECG-IMN, {arch})
 
 **Intended use:** research and teaching on interpretable ECG classification. **Not a medical device; not for
@@ -62,10 +73,10 @@ will differ.
 
 ## Recipe
 AdamW lr {cfg['lr']}, weight decay {cfg['weight_decay']}, {cfg['schedule']} schedule, {cfg['epochs']} epochs,
-batch {cfg['batch_size']}, {crop}, seed(s) {', '.join(map(str, seeds))}, L1 {cfg['l1']}, TV {cfg['tv']}, augment {cfg['augment']}.
+batch {cfg['batch_size']}, {crop}, seed(s) {', '.join(map(str, seeds))}, L1 {cfg['l1']}, TV {cfg['tv']}, augment {cfg['augment']}.{extras}
 {selection}
 
-## Fold-10 results (252-record test fold of the subset; 90% bootstrap interval, 100 resamples)
+## Fold-10 results ({report["n_records"]}-record test fold of the subset; 90% bootstrap interval, 100 resamples)
 macro-AUROC **{report['macro_auroc']:.4f}** [{report['ci_low']:.4f}, {report['ci_high']:.4f}], Fmax {report['fmax']:.4f};
 exactness max |sum(W*x)+b - logit| / max(1,|logit|) = {report['exactness_max_rel_error']:.1e};
 share of the logit variance carried by the input-dependent bias: {report['bias_variance_fraction']:.2f}.

@@ -181,3 +181,22 @@ def test_real_records_evidence_adds_up(predictor: Predictor, shared_ptbxl: Path)
             for seg in ev.partition:
                 part[seg.lead_index] += seg.evidence
             np.testing.assert_allclose(part, ev.lead_shares, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.integration
+def test_bundled_default_model_card_numbers_reproduce(shared_ptbxl: Path) -> None:
+    """The fold-10 numbers stored beside the bundled model (and quoted in its card) are what evaluate measures."""
+    import json
+
+    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+
+    path, stored = PRETRAINED_DIR / "default.pt", PRETRAINED_DIR / "default_eval.json"
+    if not path.is_file() or not stored.is_file():
+        pytest.skip("bundled model or its evaluation record not present")
+    expected = json.loads(stored.read_text())
+    report = evaluate_checkpoint(path, shared_ptbxl, progress=False)
+    assert report["n_records"] == expected["n_records"]
+    for key in ("macro_auroc", "ci_low", "ci_high", "fmax"):
+        assert report[key] == pytest.approx(expected[key], abs=1e-6), key
+    card = (PRETRAINED_DIR / "default.md").read_text()
+    assert f"**{report['macro_auroc']:.4f}**" in card
