@@ -2,7 +2,10 @@
 
 A configuration is a model name plus recipe overrides (any :class:`TrainConfig` field). Presets live in
 ``STUDY_PRESETS``; a JSON file ``{"name": {"model": ..., "epochs": ..., ...}}`` works the same way.
-Results: ``results.json`` (every run) and ``results.md`` (mean +- sd over seeds) under the study folder.
+Results under the study folder: ``results.json`` (every run, every seed ensemble), ``results.md`` (mean +- sd over
+seeds, matched IMN/black-box twins, seed ensembles) and ``comparison.json`` (the fold-9-selected IMN minus the
+fold-9-selected black box on the same fold-10 records, paired bootstrap). ``{study}`` in a ``distill_from`` path is
+the study folder, so a configuration can learn from teachers the same study trained.
 """
 
 from __future__ import annotations
