@@ -351,3 +351,17 @@ def test_study_teacher_paths_resolve_to_the_study_folder(tmp_path):
     assert recipe["distill_from"] == [str(tmp_path / "blackbox-1d-aug-crop" / f"seed{s}" / "best.pt")
                                       for s in range(3)]
     assert "{study}" in STUDY_PRESETS["imn-1d-aug-crop-kd"]["distill_from"][0]  # the preset is not modified
+
+
+def test_every_study_preset_is_a_valid_recipe():
+    from ecgimn.models import list_models
+    from ecgimn.training.study import STUDY_PRESETS, _expand_study_paths
+
+    for name, recipe in STUDY_PRESETS.items():
+        config = TrainConfig(data="unused", **_expand_study_paths(recipe, Path("study"))).validate()
+        assert config.model in list_models(), name
+        twin = name.replace("imn-1d", "blackbox-1d", 1)
+        if name.startswith("imn-1d-") and twin in STUDY_PRESETS:  # twins differ only in the model
+            other = dict(STUDY_PRESETS[twin])
+            assert {k: v for k, v in other.items() if k != "model"} == {
+                k: v for k, v in recipe.items() if k != "model"}, (name, twin)

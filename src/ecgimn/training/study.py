@@ -72,6 +72,14 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "blackbox-1d-aug-crop-kd": {"model": "blackbox-1d", "crop_seconds": 2.5, "augment": True,
                                 "distill_from": [f"{{study}}/blackbox-1d-aug-crop/seed{s}/best.pt"
                                                  for s in range(3)]},
+    # round 4: the remaining axes, both sides: schedule + early stopping, training-set normalisation
+    "imn-1d-aug-crop-const-es": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True, "schedule": "constant",
+                                 "epochs": 40, "patience": 5},
+    "blackbox-1d-aug-crop-const-es": {"model": "blackbox-1d", "crop_seconds": 2.5, "augment": True,
+                                      "schedule": "constant", "epochs": 40, "patience": 5},
+    "imn-1d-aug-global-crop": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True, "standardize": "global"},
+    "blackbox-1d-aug-global-crop": {"model": "blackbox-1d", "crop_seconds": 2.5, "augment": True,
+                                    "standardize": "global"},
     "xresnet1d101": {"model": "xresnet1d101"},
     "xresnet1d101-crop": {"model": "xresnet1d101", "crop_seconds": 2.5},
 }
