@@ -332,6 +332,17 @@ def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+def test_study_estimate_times_existing_teachers(synthetic_ptbxl, tmp_path, tiny_run):
+    from ecgimn.training.study import estimate_seconds
+
+    teacher = str(tiny_run[0] / "best.pt")
+    configs = {"kd": {"model": "imn-1d", "distill_from": [teacher, "{study}/not-trained/best.pt"],
+                      "model_kwargs": {"encoder_channels": [8, 16, 16]}}}
+    est = estimate_seconds(str(synthetic_ptbxl), configs, seeds=[0], defaults={"epochs": 1, "batch_size": 8},
+                           study_dir=tmp_path)
+    assert est["rows"][0]["teachers_missing"] == 1 and est["rows"][0]["seconds"] > 0
+
+
 def test_regularisers_act_on_the_unit_scale_map():
     from ecgimn.training.loop import _regulariser
 

@@ -51,9 +51,11 @@ def run_study_cmd(args: argparse.Namespace) -> int:
         from ecgimn.training.study import estimate_seconds
 
         est = estimate_seconds(args.data, load_configs(args.configs), seeds=args.seeds, task=args.task, fs=args.fs,
-                               defaults=_parse_sets(args.set))
+                               defaults=_parse_sets(args.set), study_dir=args.out)
         for row in est["rows"]:
-            print(f"{row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  ~{row['seconds'] / 60:.1f} min")
+            missing = f"  (+ {row['teachers_missing']} teacher(s) not trained yet)" if row["teachers_missing"] else ""
+            print(f"{row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  ~{row['seconds'] / 60:.1f} min"
+                  f"{missing}")
         print(f"expected training time: about {est['total_seconds'] / 60:.0f} min for {est['n_train']} training "
               f"records x {len(args.seeds)} seeds (plus evaluation)")
         return 0

@@ -285,14 +285,16 @@ def run_study(
     if todo:
         pending = {n: configs[n] for n in dict.fromkeys(n for n, _ in todo)}
         n_runs = {n: sum(1 for m, _ in todo if m == n) for n in pending}
-        est = estimate_seconds(data, pending, seeds=[0], task=task, fs=fs, defaults=defaults)
+        est = estimate_seconds(data, pending, seeds=[0], task=task, fs=fs, defaults=defaults, study_dir=out)
         total = sum(row["seconds"] * n_runs[row["config"]] for row in est["rows"])
         print(f"[study] {len(todo)} runs on {est['n_train']} training records; expected training time about "
               f"{total / 60:.0f} min on this machine (plus evaluation):", flush=True)
         for row in est["rows"]:
             print(f"[study]   {row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  "
                   f"{row['epochs']} epochs x {n_runs[row['config']]} run(s)  "
-                  f"~{row['seconds'] * n_runs[row['config']] / 60:.1f} min", flush=True)
+                  f"~{row['seconds'] * n_runs[row['config']] / 60:.1f} min"
+                  + (f"  (+ {row['teachers_missing']} teacher(s) not trained yet)" if row["teachers_missing"] else ""),
+                  flush=True)
     t_start = time.perf_counter()
 
     def save() -> None:
@@ -423,31 +425,42 @@ def estimate_seconds(
     fs: int = 100,
     defaults: dict[str, Any] | None = None,
     steps: int = 3,
+    study_dir: str | Path = ".",
 ) -> dict[str, Any]:
     """Expected wall time of a study: a few timed training steps per configuration on random inputs of the real
-    shape (this machine, this device), times the steps per epoch of the data set found at ``data``."""
+    shape (this machine, this device), times the steps per epoch of the data set found at ``data``.
+
+    Distillation teachers that exist already are run in the timed steps too; a row whose teachers are not trained
+    yet has ``teachers_missing`` > 0 (its estimate is low by their forward passes)."""
     import torch
     import torch.nn.functional as F
 
     from ecgimn.data import PTBXL
     from ecgimn.models import create_model
+    from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
     from ecgimn.training.predict import resolve_device
 
     labels = PTBXL(data).labels(task)
     n_train = int(np.isin(labels.folds, (1, 2, 3, 4, 5, 6, 7, 8)).sum())
     rows, total = [], 0.0
     for name, recipe in configs.items():
-        config = TrainConfig(data=data, task=task, fs=fs, **{**(defaults or {}), **recipe}).validate()
+        config = TrainConfig(data=data, task=task, fs=fs,
+                             **_expand_study_paths({**(defaults or {}), **recipe}, Path(study_dir))).validate()
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         device = resolve_device(config.device)
         model = create_model(config.model, num_classes=len(labels.classes), **config.model_kwargs).to(device)
+        paths = config.distill_from or []
+        teachers = [model_from_checkpoint(load_checkpoint(p)).to(device).eval() for p in paths if Path(p).is_file()]
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
         x = torch.randn(config.batch_size, 12, config.window_samples, device=device)
         y = torch.zeros(config.batch_size, len(labels.classes), device=device)
         times = []
         for _ in range(steps + 1):
             t0 = time.perf_counter()
+            with torch.no_grad():
+                for teacher in teachers:
+                    teacher(x)
             loss = F.binary_cross_entropy_with_logits(model(x).logits, y)
             opt.zero_grad()
             loss.backward()
@@ -458,5 +471,6 @@ def estimate_seconds(
         step = float(np.median(times[1:]))  # the first step warms up
         seconds = step * -(-n_train // config.batch_size) * config.epochs * len(seeds)
         total += seconds
-        rows.append({"config": name, "seconds_per_step": step, "epochs": config.epochs, "seconds": seconds})
+        rows.append({"config": name, "seconds_per_step": step, "epochs": config.epochs, "seconds": seconds,
+                     "teachers_missing": len(paths) - len(teachers)})
     return {"n_train": n_train, "rows": rows, "total_seconds": total}
