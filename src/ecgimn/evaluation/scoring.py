@@ -251,6 +251,12 @@ def _draw_ids(y: np.ndarray, n: int, seed: int | None, max_draws: int) -> np.nda
     )
 
 
+def _interval(values: np.ndarray) -> dict[str, float]:
+    """The benchmark's interval over bootstrap values: 5th/95th percentiles, ``pandas.Series.quantile``."""
+    series = pd.Series(values)
+    return {"ci_low": float(series.quantile(CI_QUANTILES[0])), "ci_high": float(series.quantile(CI_QUANTILES[1]))}
+
+
 def _bootstrap(
     y: np.ndarray, s: np.ndarray, ids: np.ndarray, names: list[str], skip: set[str]
 ) -> dict[str, float | int | None]:
@@ -273,11 +279,9 @@ def _bootstrap(
             ExcludedClassWarning,
             stacklevel=3,
         )
-    series = pd.Series(values)
     return {
-        "ci_low": float(series.quantile(CI_QUANTILES[0])),
-        "ci_high": float(series.quantile(CI_QUANTILES[1])),
-        "bootstrap_mean": float(series.mean()),
+        **_interval(values),
+        "bootstrap_mean": float(values.mean()),
         "n_bootstrap": len(ids),
     }
 
@@ -335,11 +339,9 @@ def paired_bootstrap_difference(
         return mean_macro(sa) - mean_macro(sb)
 
     values = np.array([diff(idx) for idx in bootstrap_ids(y, n, seed)])
-    series = pd.Series(values)
     return {
         "difference": diff(np.arange(y.shape[0])),
-        "ci_low": float(series.quantile(CI_QUANTILES[0])),
-        "ci_high": float(series.quantile(CI_QUANTILES[1])),
+        **_interval(values),
         "share_a_below": float((values < 0).mean()),
         "n_bootstrap": int(n),
     }

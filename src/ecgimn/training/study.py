@@ -92,6 +92,11 @@ def _expand_study_paths(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
     return recipe
 
 
+def _ensemble_key(name: str, seeds: list[int]) -> str:
+    """Key of a seed ensemble in results.json: ensembles of different seed sets are kept apart."""
+    return f"{name} | seeds {','.join(str(s) for s in seeds)}"
+
+
 def load_configs(spec: list[str]) -> dict[str, dict[str, Any]]:
     """Preset names and/or JSON files of named configurations."""
     configs: dict[str, dict[str, Any]] = {}
@@ -322,10 +327,9 @@ def run_study(
         print(f"[study] {name} seed {seed}: fold-9 {record['val_macro_auroc']:.4f}  fold-10 "
               f"{record['test_macro_auroc']:.4f}  ({i + 1}/{len(todo)} runs, about {left / 60:.0f} min left)",
               flush=True)
-    seeds_key = ",".join(str(s) for s in seeds)  # ensembles of different seed sets are kept apart
     for name in configs:
         members = [out / name / f"seed{s}" / "best.pt" for s in seeds]
-        key = f"{name} | seeds {seeds_key}"
+        key = _ensemble_key(name, seeds)
         stale = key not in ensembles or reevaluate or ensembles[key]["members"] != [str(m) for m in members]
         if len(members) > 1 and all(m.exists() for m in members) and stale:
             only_present = bool({**(defaults or {}), **configs[name]}.get("only_present", False))
@@ -335,7 +339,7 @@ def run_study(
     n_test = runs[0]["n_test"] if runs else 0
     note = f"Fold 10 has {n_test} records; seeds {seeds}."
     md = to_markdown(rows, task=task, note=note) + twins_markdown(rows) + ensembles_markdown(
-        {n: ensembles[f"{n} | seeds {seeds_key}"] for n in configs if f"{n} | seeds {seeds_key}" in ensembles}, rows)
+        {n: ensembles[_ensemble_key(n, seeds)] for n in configs if _ensemble_key(n, seeds) in ensembles}, rows)
     best_imn = next((r["config"] for r in rows if r["interpretable"]), None)
     best_bb = next((r["config"] for r in rows if not r["interpretable"]), None)
     comparison = None
