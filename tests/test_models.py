@@ -142,6 +142,40 @@ def test_decoder_context_makes_weights_depend_on_the_whole_window() -> None:
     assert all((f.weight == 0).all() and (f.bias == 0).all() for f in fresh.decoder.films)
 
 
+@pytest.mark.parametrize(("imn", "twin"), [("imn-1d-dual", "blackbox-1d-dual"), ("imn-paper", "blackbox-paper")])
+def test_dual_view_is_linear_in_the_z_scored_window(imn: str, twin: str) -> None:
+    """dual_view: W and b come back in input units (exact for x); with the raw view's input weights zeroed, the
+    decision depends on the z-scored window only, so a per-lead gain and offset change nothing."""
+    x = torch.randn(2, 12, 203) * 0.3 + 0.1
+    gain, offset = torch.rand(1, 12, 1) * 3 + 0.2, torch.randn(1, 12, 1)
+    for name in (imn, twin):
+        model = create_model(name, num_classes=3, dual_view=True).eval()
+        first = model.encoder.blocks[0].conv[0]
+        one_d = first.weight.dim() == 3  # 1-D: views x leads as 24 channels; 2-D: 2 image channels [z, x]
+        assert first.in_channels == (24 if one_d else 2)
+        with torch.no_grad():
+            out = model(x)
+            if model.interpretable:
+                assert_exact(out, x)
+            first.weight[:, first.in_channels // 2 :] = 0  # the raw view: channels 12-23 (1-D), channel 1 (2-D)
+            a, b = model(x), model(x * gain + offset)
+        torch.testing.assert_close(a.logits, b.logits, rtol=1e-4, atol=1e-4)
+        if model.interpretable:
+            assert_exact(b, x * gain + offset)
+            torch.testing.assert_close(b.weights * gain, a.weights, rtol=1e-4, atol=1e-6)  # W = W_z / sd
+    plain = create_model(imn, num_classes=3, dual_view=False).eval()
+    with torch.no_grad():
+        assert not torch.allclose(plain(x).logits, plain(x * gain + offset).logits)
+
+
+def test_dual_view_flat_lead_stays_finite() -> None:
+    x = torch.randn(1, 12, 250)
+    x[:, 3] = 0.7  # a flat (disconnected) lead
+    out = create_model("imn-1d-dual", num_classes=2).eval()(x)
+    assert torch.isfinite(out.weights).all() and torch.isfinite(out.logits).all()
+    assert_exact(out, x)
+
+
 def test_weight_scale_default_and_gradients() -> None:
     model = create_model("imn-1d-static", num_classes=2)
     assert model.weight_scale == pytest.approx(1 / (12 * 1000) ** 0.5)

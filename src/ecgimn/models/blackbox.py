@@ -9,11 +9,13 @@ from torch import nn
 
 from ecgimn.constants import N_LEADS
 from ecgimn.models.base import ModelOutput, check_input, register_model
-from ecgimn.models.imn import _ONE_D, Encoder
+from ecgimn.models.imn import _ONE_D, Encoder, input_views
 
 
 class BlackBoxCNN(nn.Module):
     """Encoder (as in :class:`~ecgimn.models.imn.IMN`) + global average pooling + Linear.
+
+    ``dual_view``: the encoder reads the input z-scored per lead and as given, like the IMN option of that name.
 
     Attributes:
         gradcam_layer: the last encoder conv block; its output (B, C, [leads,] time) is the map Grad-CAM uses.
@@ -33,12 +35,15 @@ class BlackBoxCNN(nn.Module):
         lead_kernel_size: int = 3,
         residual: bool = False,
         dropout: float = 0.2,
+        dual_view: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes, self.num_leads = num_classes, num_leads
         self.config: dict = {}
+        self.dual_view = bool(dual_view)
         self.encoder = Encoder(
-            encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout
+            encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout,
+            2 if dual_view else 1,
         )
         self.head = nn.Linear(self.encoder.out_channels, num_classes)
 
@@ -50,7 +55,7 @@ class BlackBoxCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> ModelOutput:
         """x: (B, leads, L) standardised -> ModelOutput(logits (B, K), None, None)."""
         check_input(x, self.num_leads)
-        latent, _ = self.encoder(x.unsqueeze(1) if self.encoder.ndim == 2 else x)
+        latent, _ = self.encoder(input_views(x, self.dual_view)[0])
         return ModelOutput(self.head(latent.flatten(2).mean(-1)))
 
 
@@ -72,6 +77,12 @@ register_model(
     BlackBoxCNN,
     description="imn-1d's encoder + GAP + Linear",
     **{k: v for k, v in _ONE_D.items() if k in _ENC_KEYS},
+)
+register_model(
+    "blackbox-1d-dual",
+    BlackBoxCNN,
+    description="blackbox-1d reading each window z-scored and in its own units; twin of imn-1d-dual",
+    **{**{k: v for k, v in _ONE_D.items() if k in _ENC_KEYS}, "dual_view": True},
 )
 register_model(
     "blackbox-1d-wide",

@@ -12,6 +12,8 @@ Parts (small composable modules):
 - :class:`BiasGenerator` - ``"dynamic"`` (global average pool of the latent + Linear, as in the paper) or
   ``"static"`` (a learned per-class constant, so the input-dependent part of the decision is all in ``W * x``).
 - :class:`IMN` - the wrapper: padding, weight resolution, weight scale and the exact linear read-out.
+- :func:`input_views` - the encoder's input: the ECG itself, or (``dual_view``) the ECG z-scored per lead *and* in
+  its own units, so the network sees the shapes and the absolute amplitudes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ from ecgimn.models.base import ModelOutput, check_input, register_model
 
 #: W is scaled by 1/sqrt(leads * REFERENCE_LENGTH) unless ``weight_scale`` is given (10 s at 100 Hz).
 REFERENCE_LENGTH = 1000
+#: floor of the per-lead standard deviation in the dual view (input units), so flat leads do not blow up.
+VIEW_EPS = 1e-2
+
+
+def input_views(
+    x: torch.Tensor, dual_view: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """The encoder's views of ``x`` (B, leads, L): ``(views (B, V, leads, L), (mu, sd) | None)``.
+
+    ``dual_view=False``: V = 1, the input itself. ``dual_view=True``: V = 2, ``[z, x]`` with ``z = (x - mu) / sd``
+    z-scored per lead over time (``mu``, ``sd``: (B, leads, 1), ``sd >= VIEW_EPS``). Under training-set
+    normalisation ``x`` keeps the absolute amplitudes that a per-record z-score removes; ``z`` is
+    amplitude-free.
+    """
+    if not dual_view:
+        return x.unsqueeze(1), None
+    mu = x.mean(-1, keepdim=True)
+    sd = x.std(-1, keepdim=True, correction=0).clamp_min(VIEW_EPS) if x.shape[-1] > 1 else torch.ones_like(mu)
+    return torch.stack([(x - mu) / sd, x], 1), (mu, sd)
 
 
 def _conv(
@@ -121,7 +142,7 @@ class EncoderBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Conv encoder over ``"2d"`` (1 x leads x time image) or ``"1d"`` (leads as channels) input.
+    """Conv encoder over ``"2d"`` (views x leads x time image) or ``"1d"`` (views x leads as channels) input.
 
     Attributes:
         feature_info: (channels, time reduction) of the skip features, the input itself first.
@@ -138,6 +159,7 @@ class Encoder(nn.Module):
         downsample: Sequence[int] = (1, 2, 2),
         residual: bool = False,
         dropout: float = 0.2,
+        views: int = 1,
     ) -> None:
         super().__init__()
         if kind not in ("1d", "2d"):
@@ -148,7 +170,7 @@ class Encoder(nn.Module):
             raise ConfigError("kernel sizes must be odd ('same' padding)")
         self.ndim = 2 if kind == "2d" else 1
         kernel: tuple[int, int] | int = (lead_kernel_size, kernel_size) if self.ndim == 2 else kernel_size
-        cin = 1 if self.ndim == 2 else num_leads
+        cin = views if self.ndim == 2 else num_leads * views
         self.feature_info: list[tuple[int, int]] = [(cin, 1)]
         blocks, red = [], 1
         for i, (cout, ds) in enumerate(zip(channels, downsample)):
@@ -161,7 +183,8 @@ class Encoder(nn.Module):
         self.out_channels, self.reduction = cin, red
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x: (B, 1, leads, L) or (B, leads, L) -> (latent, [x, skip features...])."""
+        """x: (B, views, leads, L) -> (latent, [encoder input, skip features...]); 1-D folds views into channels."""
+        x = x if self.ndim == 2 else x.flatten(1, 2)
         feats = [x]
         for block in self.blocks:
             skip, x = block(x)
@@ -274,6 +297,10 @@ class IMN(nn.Module):
         weight_resolution: r; W is generated at L/r and nearest-upsampled, i.e. tied within r-sample segments.
         bias: ``"dynamic"`` (GAP + Linear of the latent) or ``"static"`` (learned per-class constant).
         dropout: after every encoder block.
+        dual_view: the encoder reads each window twice, z-scored per lead and as given (see :func:`input_views`),
+            and the generated linear model acts on the z-scored window. W and b are returned in the input's units
+            (``W / sd`` and ``b - sum(W * mu / sd)``), so ``logits == sum(W * x) + b`` still holds for the input
+            ``x``. Meant for training-set normalisation, where the input keeps the absolute amplitudes.
         weight_scale: fixed multiplier on the generated maps; ``None`` -> ``1/sqrt(num_leads * 1000)``, which keeps
             the initial logits O(1) at 10 s / 100 Hz (a plain sum of 12*L random terms is O(sqrt(12 L))). The scaled
             W is the one returned, so the identity stays exact.
@@ -305,6 +332,7 @@ class IMN(nn.Module):
         weight_resolution: int = 1,
         bias: str = "dynamic",
         dropout: float = 0.2,
+        dual_view: bool = False,
         weight_scale: float | None = None,
     ) -> None:
         super().__init__()
@@ -312,8 +340,10 @@ class IMN(nn.Module):
             raise ConfigError("weight_resolution must be >= 1 and decoder_channels non-empty")
         self.num_classes, self.num_leads = num_classes, num_leads
         self.config: dict = {}
+        self.dual_view = bool(dual_view)
         self.encoder = Encoder(
-            encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout
+            encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout,
+            2 if dual_view else 1,
         )
         red, r = self.encoder.reduction, int(weight_resolution)
         g = math.gcd(red, r)
@@ -350,8 +380,8 @@ class IMN(nn.Module):
         check_input(x, self.num_leads)
         B, C, L = x.shape
         Lp = -(-L // self.pad_multiple) * self.pad_multiple
-        xp = F.pad(x, (0, Lp - L)) if Lp > L else x
-        latent, feats = self.encoder(xp.unsqueeze(1) if self.ndim == 2 else xp)
+        views, affine = input_views(x, self.dual_view)
+        latent, feats = self.encoder(F.pad(views, (0, Lp - L)) if Lp > L else views)
         pooled = latent.flatten(2).mean(-1) if self.context else None
         w = self.decoder(
             latent, [None if i is None else feats[i] for i in self._skip_index], self.weight_scale, pooled
@@ -363,6 +393,10 @@ class IMN(nn.Module):
             w = w.repeat_interleave(self.weight_resolution, dim=-1)
         w = w[..., :L].reshape(B, self.num_classes, C, L)
         b = self.bias_generator(latent)
+        if affine is not None:  # the linear model of z = (x - mu) / sd, written in the units of x
+            mu, sd = affine
+            w = w / sd.unsqueeze(1)
+            b = b - (w.sum(-1) * mu.squeeze(-1).unsqueeze(1)).sum(-1)
         logits = torch.einsum("bkcl,bcl->bk", w, x) + b
         return ModelOutput(logits, w, b)
 
@@ -412,6 +446,13 @@ register_model(
     interpretable=True,
     description="imn-1d with 1.5x the encoder channels (96/192/192); twin of blackbox-1d-wide",
     **{**_ONE_D, "encoder_channels": (96, 192, 192)},
+)
+register_model(
+    "imn-1d-dual",
+    IMN,
+    interpretable=True,
+    description="imn-1d reading each window z-scored and in its own units; linear in the z-scored window",
+    **{**_ONE_D, "dual_view": True},
 )
 register_model(
     "imn-1d-coarse",

@@ -80,6 +80,12 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "imn-1d-aug-global-crop": {"model": "imn-1d", "crop_seconds": 2.5, "augment": True, "standardize": "global"},
     "blackbox-1d-aug-global-crop": {"model": "blackbox-1d", "crop_seconds": 2.5, "augment": True,
                                     "standardize": "global"},
+    # round 5 (planned in docs/results/round5-plan.md before it ran): training-set normalisation with a second,
+    # per-lead z-scored view for the encoder; the IMN's linear model acts on the z-scored view. Both sides.
+    "imn-1d-dual-aug-global-crop": {"model": "imn-1d-dual", "crop_seconds": 2.5, "augment": True,
+                                    "standardize": "global"},
+    "blackbox-1d-dual-aug-global-crop": {"model": "blackbox-1d-dual", "crop_seconds": 2.5, "augment": True,
+                                         "standardize": "global"},
     "xresnet1d101": {"model": "xresnet1d101"},
     "xresnet1d101-crop": {"model": "xresnet1d101", "crop_seconds": 2.5},
 }
