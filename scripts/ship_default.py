@@ -24,7 +24,8 @@ from ecgimn.training.checkpoint import ensemble_payload, load_checkpoint, save_c
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "ecgimn" / "pretrained"
 
 
-def model_card(name: str, ckpt: dict, report: dict, n_records: int, study: str | None, seeds: list[int]) -> str:
+def model_card(name: str, ckpt: dict, report: dict, n_records: int, study: str | None, seeds: list[int],
+               note: str | None = None) -> str:
     cfg = ckpt["train_config"]
     members = ckpt["model_config"].get("members")
     if members:
@@ -39,6 +40,16 @@ def model_card(name: str, ckpt: dict, report: dict, n_records: int, study: str |
         arch = ckpt["model_config"]["name"]
     per_class = "\n".join(f"| {c} | {v:.3f} |" for c, v in report["per_class_auroc"].items() if v is not None)
     crop = f"random {cfg['crop_seconds']} s crops" if cfg.get("crop_seconds") else "full 10 s records"
+    design = ""
+    stdz = ckpt["standardizer"]
+    if stdz.get("mode") == "global":
+        sign = "-" if stdz["mean"] >= 0 else "+"
+        design += (f" x_std = (x {sign} {abs(stdz['mean']):.2g} mV) / {stdz['std']:.3g} mV, one mean and standard deviation "
+                   "over all training values (absolute amplitudes are kept).")
+    if (members[0] if members else ckpt["model_config"]).get("dual_view"):
+        design += (" The hypernetwork reads each window twice, z-scored per lead and as x_std; the linear model acts "
+                   "on the z-scored window, and W and b are returned in the units of x_std, so the identity holds "
+                   "for x_std.")
     extras = ""
     if cfg.get("ema"):
         extras += f" Weights averaged during training (EMA, decay {cfg['ema']})."
@@ -57,7 +68,7 @@ diagnosis or any clinical decision.**
 
 ## What it is
 An Interpretable Mesomorphic Network: a hypernetwork that writes, for each ECG, a linear model (weight map W over
-12 leads x time and bias b per class); the logit is exactly sum(W * x_std) + b. Architecture
+12 leads x time and bias b per class); the logit is exactly sum(W * x_std) + b.{design} Architecture
 `{arch}` ({sum(v.numel() for v in ckpt['state_dict'].values() if v.is_floating_point()):,}
 stored values), task `{ckpt['task']}` ({', '.join(ckpt['class_names'])}; sigmoid per class), {ckpt['fs']} Hz,
 standardisation `{ckpt['standardizer'].get('mode')}`, input window {ckpt['window_samples'] / ckpt['fs']:g} s (longer
@@ -86,7 +97,7 @@ share of the logit variance carried by the input-dependent bias: {report['bias_v
 {per_class}
 
 Reproduce: `ecgimn evaluate --checkpoint src/ecgimn/pretrained/{name}.pt --data PTBXL_DIR`.
-{('Design study that selected this configuration: `' + study + '`.') if study else ''}
+{('Design study that selected this configuration: `' + study + '`.') if study else ''}{(' ' + note) if note else ''}
 
 ## Limitations
 Small training set (about 1,500 records); one hospital's recordings (PTB-XL); 100 Hz only; the 5 superclasses are
@@ -105,6 +116,7 @@ def main() -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--name", default="default")
     parser.add_argument("--study", default=None, help="results table that selected it (path, for the card)")
+    parser.add_argument("--note", default=None, help="one more sentence for the card, after the study line")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     target = PRETRAINED / f"{args.name}.pt"
@@ -125,7 +137,7 @@ def main() -> int:
     n_records = len(PTBXL(args.data).labels(ckpt["task"]).ecg_ids)
     staging.replace(target)
     (PRETRAINED / f"{args.name}.md").write_text(model_card(args.name, ckpt, report, n_records, args.study,
-                                                                 [m['train_config']['seed'] for m in members]))
+                                                                 [m['train_config']['seed'] for m in members], args.note))
     (PRETRAINED / f"{args.name}_eval.json").write_text(json.dumps(report, indent=2, default=float))
     print(f"shipped {target} ({target.stat().st_size / 1e6:.1f} MB); card {PRETRAINED / (args.name + '.md')}")
     return 0
