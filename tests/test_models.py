@@ -195,7 +195,7 @@ def test_window_starts() -> None:
         window_starts(10, 0, 1)
 
 
-@pytest.mark.parametrize("name", ["imn-1d", "imn-1d-coarse", "blackbox-1d"])
+@pytest.mark.parametrize("name", ["imn-1d", "imn-1d-coarse", "imn-1d-dual", "blackbox-1d", "blackbox-1d-dual"])
 def test_sliding_forward(name: str) -> None:
     model = create_model(name, num_classes=2).eval()
     x = torch.randn(2, 12, 233)
@@ -218,12 +218,13 @@ def test_ensemble_forward() -> None:
     models = [
         create_model("imn-1d", num_classes=2).eval(),
         create_model("imn-1d-static", num_classes=2).eval(),
+        create_model("imn-1d-dual", num_classes=2).eval(),
     ]
     x = torch.randn(2, 12, 150)
     with torch.no_grad():
         out = ensemble_forward(models, x)
         assert_exact(out, x)
-        torch.testing.assert_close(out.logits, (models[0](x).logits + models[1](x).logits) / 2)
+        torch.testing.assert_close(out.logits, sum(m(x).logits for m in models) / 3)
         mixed = ensemble_forward([models[0], create_model("blackbox-1d", num_classes=2).eval()], x)
     assert mixed.weights is None and mixed.logits.shape == (2, 2)
 
