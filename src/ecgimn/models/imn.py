@@ -48,7 +48,7 @@ def input_views(
     if not dual_view:
         return x.unsqueeze(1), None
     mu = x.mean(-1, keepdim=True)
-    sd = x.std(-1, keepdim=True, correction=0).clamp_min(VIEW_EPS) if x.shape[-1] > 1 else torch.ones_like(mu)
+    sd = x.std(-1, keepdim=True, correction=0).clamp_min(VIEW_EPS)  # population std: 0, not NaN, for L = 1
     return torch.stack([(x - mu) / sd, x], 1), (mu, sd)
 
 
