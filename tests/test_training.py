@@ -307,6 +307,70 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     assert f"{expected:+.4f}" in md.split("Matched twins")[1]
 
 
+def _tiny_study(root: Path, out: Path, *extra: str) -> int:
+    return main(["study", "--data", str(root), "--configs", "imn-1d", "--seeds", "0", "--out", str(out),
+                 "--set", "epochs=2", "batch_size=8", "progress=false", "model_kwargs={\"encoder_channels\": [8, 8, 8]}",
+                 *extra])
+
+
+def test_study_adopts_its_run_folders_and_never_overwrites_another_run(synthetic_ptbxl, tmp_path, capsys):
+    """A run folder that results.json does not list (lost results.json, runs trained elsewhere and copied in) is
+    adopted when its recipe matches, without training; a run of another recipe is left alone with an error."""
+    study = tmp_path / "study"
+    assert _tiny_study(synthetic_ptbxl, study) == 0
+    best = study / "imn-1d" / "seed0" / "best.pt"
+    before = json.loads((study / "results.json").read_text())["runs"][0]
+    stamp = best.stat().st_mtime_ns
+    (study / "results.json").unlink()
+    capsys.readouterr()
+    assert _tiny_study(synthetic_ptbxl, study) == 0
+    assert "found in their folders" in capsys.readouterr().out
+    assert best.stat().st_mtime_ns == stamp  # not retrained
+    after = json.loads((study / "results.json").read_text())["runs"][0]
+    for key in ("val_macro_auroc", "test_macro_auroc", "epochs_run", "best_epoch", "n_params"):
+        assert after[key] == before[key], key
+    (study / "results.json").unlink()
+    assert _tiny_study(synthetic_ptbxl, study, "lr=0.01") == 2
+    err = capsys.readouterr().err
+    assert "another recipe" in err and "lr: 0.001 there, 0.01 here" in err
+    assert best.stat().st_mtime_ns == stamp
+
+
+def test_study_resumes_an_interrupted_run(synthetic_ptbxl, tmp_path, monkeypatch):
+    import ecgimn.training.loop as loop
+
+    assert _tiny_study(synthetic_ptbxl, tmp_path / "clean") == 0
+    real_predict, calls = loop.predict, {"n": 0}
+
+    def flaky_predict(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the fold-9 scoring of epoch 2
+            raise KeyboardInterrupt
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "predict", flaky_predict)
+    assert _tiny_study(synthetic_ptbxl, tmp_path / "cut") == 130
+    monkeypatch.setattr(loop, "predict", real_predict)
+    history = tmp_path / "cut" / "imn-1d" / "seed0" / "history.json"
+    first = json.loads(history.read_text())
+    assert len(first) == 1
+    assert _tiny_study(synthetic_ptbxl, tmp_path / "cut") == 0
+    assert json.loads(history.read_text())[0] == first[0]  # continued (epoch 1 kept, timing and all), not redone
+    clean, cut = (json.loads((tmp_path / d / "results.json").read_text())["runs"][0] for d in ("clean", "cut"))
+    assert cut["epochs_run"] == 2
+    assert cut["val_macro_auroc"] == pytest.approx(clean["val_macro_auroc"], abs=1e-6)
+
+
+def test_resuming_an_early_stopped_run_trains_nothing(synthetic_ptbxl, tmp_path, monkeypatch):
+    import ecgimn.training.loop as loop
+
+    monkeypatch.setattr(loop, "_improved", lambda record, best: record["epoch"] == 0)
+    cfg = _config(synthetic_ptbxl, tmp_path / "es", epochs=5, patience=1)
+    assert train(cfg)["epochs_run"] == 2  # epoch 1 did not improve: stop
+    assert train(cfg, resume=True)["epochs_run"] == 2
+    assert len(json.loads((tmp_path / "es" / "history.json").read_text())) == 2
+
+
 @pytest.mark.integration
 def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
     """1 epoch of the fast configuration on the real 1,999-record subset, then fold-10 evaluation."""

@@ -223,6 +223,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
         config.save(out / "config.json")
 
     for epoch in range(start_epoch, config.epochs):
+        if config.patience and stale >= config.patience:  # early-stopped (also when resuming a stopped run)
+            break
         t0 = time.perf_counter()
         net.train()
         gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
@@ -274,8 +276,6 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
             flag = torch.tensor([stale], dtype=torch.long)
             dist.broadcast(flag, 0)
             stale = int(flag)
-        if config.patience and stale >= config.patience:
-            break
 
     if world > 1:
         dist.barrier()

@@ -98,6 +98,35 @@ def _expand_study_paths(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
     return recipe
 
 
+#: TrainConfig fields that say how a run was executed, not what was trained: a run folder may differ in them.
+_EXECUTION_FIELDS = ("out", "progress", "num_threads", "device", "cache_dir")
+
+
+def _existing_run(run_dir: Path, config: TrainConfig) -> dict[str, bool]:
+    """How to train a run that results.json does not list: ``{}`` for an empty folder, ``{"resume": True}`` when
+    the folder holds this recipe's run (finished: adopted as it is; interrupted: continued). A different run there
+    is never overwritten.
+
+    Raises:
+        ConfigError: the folder holds a run of another recipe, or one without a readable ``config.json``.
+    """
+    if not (run_dir / "last.pt").exists():
+        return {}
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"{run_dir} holds a run without a readable config.json; move it away or choose another "
+                          "--out (the study does not overwrite runs)") from None
+    ours = config.to_dict()
+    same_data = Path(str(saved.get("data"))).resolve() == Path(config.data).resolve()
+    diffs = [k for k in ours if k not in _EXECUTION_FIELDS and k != "data" and saved.get(k) != ours[k]]
+    if diffs or not same_data:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {ours[k]!r} here" for k in diffs[:3])
+        raise ConfigError(f"{run_dir} holds a run of another recipe ({shown or 'other data'}); move it away or "
+                          "choose another --out (the study does not overwrite runs)")
+    return {"resume": True}
+
+
 def _ensemble_key(name: str, seeds: list[int]) -> str:
     """Key of a seed ensemble in results.json: ensembles of different seed sets are kept apart."""
     return f"{name} | seeds {','.join(str(s) for s in seeds)}"
@@ -293,12 +322,17 @@ def run_study(
     ensembles: dict[str, Any] = previous.get("ensembles", {})
     done = {(r["config"], r["seed"]): r for r in runs}
     todo = [(n, s) for n in configs for s in seeds if (n, s) not in done or reevaluate]
-    if todo:
-        pending = {n: configs[n] for n in dict.fromkeys(n for n, _ in todo)}
-        n_runs = {n: sum(1 for m, _ in todo if m == n) for n in pending}
+    in_folders = [(n, s) for n, s in todo if (n, s) not in done and (out / n / f"seed{s}" / "last.pt").exists()]
+    if in_folders:
+        print(f"[study] {len(in_folders)} run(s) not in results.json found in their folders: finished ones are "
+              "adopted, interrupted ones resumed (after checking that the recipe matches)", flush=True)
+    to_train = [(n, s) for n, s in todo if (n, s) not in done and (n, s) not in in_folders]
+    if to_train:
+        pending = {n: configs[n] for n in dict.fromkeys(n for n, _ in to_train)}
+        n_runs = {n: sum(1 for m, _ in to_train if m == n) for n in pending}
         est = estimate_seconds(data, pending, seeds=[0], task=task, fs=fs, defaults=defaults, study_dir=out)
         total = sum(row["seconds"] * n_runs[row["config"]] for row in est["rows"])
-        print(f"[study] {len(todo)} runs on {est['n_train']} training records; expected training time about "
+        print(f"[study] {len(to_train)} runs on {est['n_train']} training records; expected training time about "
               f"{total / 60:.0f} min on this machine (plus evaluation):", flush=True)
         for row in est["rows"]:
             print(f"[study]   {row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  "
@@ -321,7 +355,7 @@ def run_study(
             record = done[(name, seed)]
             record.update(_evaluate(run_dir / "best.pt", data, config, run_dir))
         else:
-            summary = train(config, overwrite=True)
+            summary = train(config, **_existing_run(run_dir, config))
             record = {"config": name, "seed": seed, "model": config.model, "recipe": recipe,
                       "n_params": summary["n_params"], "seconds_per_epoch": summary["seconds_per_epoch"],
                       "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
