@@ -307,8 +307,8 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     assert f"{expected:+.4f}" in md.split("Matched twins")[1]
 
 
-def _tiny_study(root: Path, out: Path, *extra: str) -> int:
-    return main(["study", "--data", str(root), "--configs", "imn-1d", "--seeds", "0", "--out", str(out),
+def _tiny_study(root: Path, out: Path, *extra: str, seeds: tuple[str, ...] = ("0",)) -> int:
+    return main(["study", "--data", str(root), "--configs", "imn-1d", "--seeds", *seeds, "--out", str(out),
                  "--set", "epochs=2", "batch_size=8", "progress=false", "model_kwargs={\"encoder_channels\": [8, 8, 8]}",
                  *extra])
 
@@ -330,10 +330,11 @@ def test_study_adopts_its_run_folders_and_never_overwrites_another_run(synthetic
     for key in ("val_macro_auroc", "test_macro_auroc", "epochs_run", "best_epoch", "n_params"):
         assert after[key] == before[key], key
     (study / "results.json").unlink()
-    assert _tiny_study(synthetic_ptbxl, study, "lr=0.01") == 2
+    assert _tiny_study(synthetic_ptbxl, study, "lr=0.01", seeds=("1", "0")) == 2
     err = capsys.readouterr().err
     assert "another recipe" in err and "lr: 0.001 there, 0.01 here" in err
     assert best.stat().st_mtime_ns == stamp
+    assert not (study / "imn-1d" / "seed1").exists()  # refused before training anything
 
 
 def test_study_resumes_an_interrupted_run(synthetic_ptbxl, tmp_path, monkeypatch):

@@ -322,7 +322,15 @@ def run_study(
     ensembles: dict[str, Any] = previous.get("ensembles", {})
     done = {(r["config"], r["seed"]): r for r in runs}
     todo = [(n, s) for n in configs for s in seeds if (n, s) not in done or reevaluate]
+
+    def run_config(name: str, seed: int) -> tuple[dict[str, Any], Path, TrainConfig]:
+        recipe = _expand_study_paths({**(defaults or {}), **configs[name]}, out)
+        run_dir = out / name / f"seed{seed}"
+        return recipe, run_dir, TrainConfig(**{"progress": progress, **recipe, "data": data, "task": task,
+                                               "fs": fs, "out": str(run_dir), "seed": seed})
+
     in_folders = [(n, s) for n, s in todo if (n, s) not in done and (out / n / f"seed{s}" / "last.pt").exists()]
+    how = {key: _existing_run(*run_config(*key)[1:]) for key in in_folders}  # a mismatch stops before any training
     if in_folders:
         print(f"[study] {len(in_folders)} run(s) not in results.json found in their folders: finished ones are "
               "adopted, interrupted ones resumed (after checking that the recipe matches)", flush=True)
@@ -347,15 +355,12 @@ def run_study(
                                             "ensembles": ensembles}, indent=2, default=float))
 
     for i, (name, seed) in enumerate(todo):
-        recipe = _expand_study_paths({**(defaults or {}), **configs[name]}, out)
-        run_dir = out / name / f"seed{seed}"
-        config = TrainConfig(**{"progress": progress, **recipe, "data": data, "task": task, "fs": fs,
-                                "out": str(run_dir), "seed": seed})
+        recipe, run_dir, config = run_config(name, seed)
         if (name, seed) in done:
             record = done[(name, seed)]
             record.update(_evaluate(run_dir / "best.pt", data, config, run_dir))
         else:
-            summary = train(config, **_existing_run(run_dir, config))
+            summary = train(config, **how.get((name, seed), {}))
             record = {"config": name, "seed": seed, "model": config.model, "recipe": recipe,
                       "n_params": summary["n_params"], "seconds_per_epoch": summary["seconds_per_epoch"],
                       "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
