@@ -44,10 +44,11 @@ def synthetic_ptbxl(_mixed_template: Path) -> Path:  # overrides conftest's: tra
     return _mixed_template
 
 
-@pytest.fixture
-def tiny_run(synthetic_ptbxl: Path, tmp_path: Path) -> tuple[Path, dict]:
-    out = tmp_path / "run"
-    summary = train(_config(synthetic_ptbxl, out))
+@pytest.fixture(scope="module")
+def tiny_run(_mixed_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One 2-epoch run shared by the tests of this module (none of them changes it: they check that)."""
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    summary = train(_config(_mixed_template, out))
     return out, summary
 
 
