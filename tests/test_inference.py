@@ -217,3 +217,21 @@ def test_default_explain_on_real_records_matches_reference(shared_ptbxl) -> None
     assert np.abs(out.weights - ref.weights.numpy()).max() <= TOL
     assert np.abs(out.bias - ref.bias.numpy()).max() <= TOL
     assert np.abs(out.attribution.sum((-2, -1)) + out.bias - out.logits).max() <= 1e-4
+
+
+def test_explain_windows_matches_explain(tmp_path) -> None:
+    """The streamed long-record path gives the record's logits of explain(), and each window's evidence adds up."""
+    import ecgimn
+
+    from conftest import ecg_like
+
+    p = ecgimn.load("default", device="cpu")
+    x = ecg_like(3000, seed=3)  # 30 s at 100 Hz: 23 windows, streamed 5 at a time
+    full = p.explain(x)
+    win = p.explain_windows(x, max_windows=5)
+    assert len(win.window_starts_s) == 23 and win.window_evidence.shape == (23, 5, 12)
+    assert np.abs(win.logits - full.logits[0]).max() <= 1e-4
+    assert np.abs(win.bias - full.bias[0]).max() <= 1e-5
+    assert np.abs(win.window_evidence.sum(-1) + win.window_bias - win.window_logits).max() <= 1e-6
+    # per-lead evidence of the record = mean over windows (the record's W is the mean of the placed windows)
+    assert np.abs(win.window_evidence.mean(0) - full.attribution[0].sum(-1)).max() <= 1e-4

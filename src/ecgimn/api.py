@@ -50,6 +50,28 @@ class Explanation:
         return lookup[name.lower()]
 
 
+@dataclass
+class WindowedExplanation:
+    """A long record explained window by window, in memory bounded by the chunk (no record-sized W is kept).
+
+    The record's decision is the mean of its windows' exact linear models (itself one exact linear model):
+    ``logits == window_logits.mean(0)`` and, per window, ``window_logits == window_evidence.sum(-1) + window_bias``.
+    Evidence is on the standardised input (``W * x_std``), summed over each window's samples, per lead.
+    """
+
+    class_names: list[str]
+    probabilities: np.ndarray  # (K,)
+    logits: np.ndarray  # (K,)
+    bias: np.ndarray  # (K,)
+    window_starts_s: np.ndarray  # (n,) seconds
+    window_seconds: float
+    window_logits: np.ndarray  # (n, K)
+    window_bias: np.ndarray  # (n, K)
+    window_evidence: np.ndarray  # (n, K, 12)
+    fs: float
+    notes: list[str] = field(default_factory=list)
+
+
 def resolve_model_path(name_or_path: str | Path) -> Path:
     """A checkpoint path, or the name of a bundled model (``default`` -> ``ecgimn/pretrained/default.pt``)."""
     path = Path(name_or_path)
@@ -152,6 +174,36 @@ class Predictor:
             weights=w, bias=b, attribution=w * x_std[:, None], inputs=x, inputs_std=x_std,
             weights_mv=weights_mv.astype(np.float32), bias_mv=bias_mv.astype(np.float32), fs=float(self.fs),
             notes=notes,
+        )
+
+    def explain_windows(self, x: np.ndarray, fs: float = 100, max_windows: int = 256) -> WindowedExplanation:
+        """Explain one long (12, L) record window by window, ``max_windows`` windows per forward.
+
+        Memory is the signal (a few float32 copies of 12 x L) plus a working set fixed by ``max_windows``
+        (activations and W of that many windows), independent of the record's length; time is linear in it.
+        """
+        if not self.interpretable:
+            raise CheckpointError(f"{self.source}: model {self.name!r} is a black box with no exact explanation")
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2:
+            raise InputError(f"explain_windows takes one (12, L) record, got shape {x.shape}")
+        xr, notes = self._prepare(x, fs)
+        x_std = torch.as_tensor(self.standardizer.transform(xr[0]), device=self.device)
+        del xr
+        evidence, biases, starts = [], [], []
+        with torch.inference_mode():
+            for chunk, xs, w, b in self.engine.iter_windows(x_std, self.window, self.stride, max_windows):
+                evidence.append(torch.einsum("nkcl,ncl->nkc", w, xs).cpu().numpy())
+                biases.append(b.cpu().numpy())
+                starts += chunk
+        ev, bias = np.concatenate(evidence), np.concatenate(biases)
+        window_logits = ev.sum(-1) + bias
+        logits = window_logits.mean(0)
+        return WindowedExplanation(
+            class_names=self.class_names, probabilities=1.0 / (1.0 + np.exp(-logits)), logits=logits,
+            bias=bias.mean(0), window_starts_s=np.asarray(starts, dtype=np.float64) / self.fs,
+            window_seconds=self.window / self.fs, window_logits=window_logits, window_bias=bias,
+            window_evidence=ev, fs=float(self.fs), notes=notes,
         )
 
     def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> np.ndarray:

@@ -240,6 +240,26 @@ class InferenceEngine(nn.Module):
         return ModelOutput(torch.einsum("bkcl,bcl->bk", weights, x) + bias, weights, bias)
 
 
+    def iter_windows(
+        self, x: torch.Tensor, window: int, stride: int, max_windows: int = DEFAULT_MAX_WINDOWS
+    ):
+        """Stream the windows of one record ``x`` (leads, L): yields ``(starts, w, b)`` per chunk of at most
+        ``max_windows`` windows, ``w`` (nw, K, leads, window) and ``b`` (nw, K) each window's own exact linear model.
+
+        Memory: one chunk at a time, whatever the record's length.
+        """
+        C, L = x.shape
+        window = min(int(window), L)
+        starts = window_starts(L, window, stride)
+        ramp = torch.arange(window, device=x.device)
+        for w0 in range(0, len(starts), max_windows):
+            chunk = starts[w0 : w0 + max_windows]
+            idx = torch.tensor(chunk, device=x.device)[:, None] + ramp
+            xs = x[:, idx].transpose(0, 1).contiguous()  # (nw, C, window)
+            w, b = self.maps(xs)
+            yield chunk, xs, w, b
+
+
 def build_engine(model: nn.Module, autocast: torch.dtype | None = None) -> InferenceEngine:
     """The fast, eval-only twin of ``model`` (its current weights); an engine is returned as it is."""
     if isinstance(model, InferenceEngine):
