@@ -221,9 +221,9 @@ def test_default_explain_on_real_records_matches_reference(shared_ptbxl) -> None
 
 def test_explain_windows_matches_explain(tmp_path) -> None:
     """The streamed long-record path gives the record's logits of explain(), and each window's evidence adds up."""
-    import ecgimn
-
     from conftest import ecg_like
+
+    import ecgimn
 
     p = ecgimn.load("default", device="cpu")
     x = ecg_like(3000, seed=3)  # 30 s at 100 Hz: 23 windows, streamed 5 at a time
