@@ -22,6 +22,7 @@ import copy
 from contextlib import nullcontext
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ecgimn.models.base import ModelOutput
@@ -90,6 +91,42 @@ def _lift(module: nn.Module) -> nn.Module:
     return module
 
 
+def _mkldnn_fusion() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+class _ConvGelu(nn.Module):
+    """``gelu(conv2d(x))`` as one oneDNN call on CPU (float32, not under autocast), else the two ops."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        if x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"):
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, c.weight, c.bias, list(c.padding), list(c.stride), list(c.dilation), c.groups, "gelu", [],
+                "none")
+        return F.gelu(c(x))
+
+
+def _fuse_conv_gelu(module: nn.Module) -> nn.Module:
+    """In every Sequential, [Conv2d (+ folded BatchNorm = Identity) + exact GELU] becomes one :class:`_ConvGelu`."""
+    for child in module.children():
+        _fuse_conv_gelu(child)
+    if isinstance(module, nn.Sequential):
+        items = list(module)
+        for i in range(len(items) - 2):
+            conv, mid, act = items[i : i + 3]
+            if (isinstance(conv, nn.Conv2d) and isinstance(mid, nn.Identity) and isinstance(act, nn.GELU)
+                    and act.approximate == "none" and conv.padding_mode == "zeros"
+                    and isinstance(conv.padding, tuple)):
+                module[i] = _ConvGelu(conv)
+                module[i + 2] = nn.Identity()
+    return module
+
+
 class _ChannelsLastEncoder(nn.Module):
     """An :class:`~ecgimn.models.imn.Encoder` run in 2-D channels-last layout (1-D encoders lifted by :func:`_lift`)."""
 
@@ -110,7 +147,8 @@ class _ChannelsLastEncoder(nn.Module):
 
 
 def _channels_last(member: nn.Module) -> nn.Module:
-    """Run a member's encoder (and an IMN's decoder) in 2-D channels-last layout (in place; other models as given)."""
+    """Run a member's encoder (and an IMN's decoder) in 2-D channels-last layout (in place; other models as given),
+    with conv + GELU fused where oneDNN offers it."""
     if not isinstance(getattr(member, "encoder", None), Encoder):
         return member
     member.encoder = _ChannelsLastEncoder(member.encoder)
@@ -118,6 +156,8 @@ def _channels_last(member: nn.Module) -> nn.Module:
         if member.ndim == 1:
             _lift(member.decoder)
         member.decoder.to(memory_format=torch.channels_last)
+    if _mkldnn_fusion():
+        _fuse_conv_gelu(member)
     return member
 
 
