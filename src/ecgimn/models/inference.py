@@ -262,19 +262,22 @@ class InferenceEngine(nn.Module):
             bias = torch.zeros(B, K, device=x.device)
             rows = weights.view(B * K * C, L)
         else:
-            logit_sum = torch.zeros(B, K, device=x.device)
+            logit_sums = []
         for r0, r1, w0, w1 in blocks:
             nb, nw, idx = r1 - r0, w1 - w0, offsets[w0:w1]
             xs = x[r0:r1, :, idx].transpose(1, 2).reshape(nb * nw, C, window)
             if not maps:
-                logit_sum[r0:r1] += self.logits(xs).view(nb, nw, K).sum(1)
+                logit_sums.append(self.logits(xs).view(nb, nw, -1).sum(1))
                 continue
             w, b = self.maps(xs)  # (nb*nw, K, C, window), (nb*nw, K)
             bias[r0:r1] += b.view(nb, nw, K).sum(1)
             w = w.view(nb, nw, K * C, window).transpose(1, 2).reshape(nb * K * C, nw * window)
             rows[r0 * K * C : r1 * K * C].index_add_(1, idx.reshape(-1), w)
         if not maps:
-            return ModelOutput(logit_sum / n)
+            if n <= max_windows:  # blocks are whole records, in order
+                return ModelOutput(torch.cat(logit_sums) / n)
+            per_record = len(logit_sums) // B
+            return ModelOutput(torch.stack(logit_sums).view(B, per_record, -1).sum(1) / n)
         weights /= n
         bias /= n
         return ModelOutput(torch.einsum("bkcl,bcl->bk", weights, x) + bias, weights, bias)
