@@ -34,7 +34,7 @@ class ExportModule(nn.Module):
 
     def __init__(self, predictor, length: int) -> None:
         super().__init__()
-        self.engine = InferenceEngine(predictor.model)
+        self.engine = InferenceEngine(predictor.model, fuse=False)  # plain ops only: every one has an ONNX twin
         self.interpretable = self.engine.interpretable
         st = predictor.standardizer
         self.mode = st.mode

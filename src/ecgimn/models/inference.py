@@ -104,7 +104,8 @@ class _ConvGelu(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
-        if x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"):
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+                and not torch.compiler.is_compiling()):
             return torch.ops.mkldnn._convolution_pointwise(
                 x, c.weight, c.bias, list(c.padding), list(c.stride), list(c.dilation), c.groups, "gelu", [],
                 "none")
@@ -146,7 +147,7 @@ class _ChannelsLastEncoder(nn.Module):
         return x, feats
 
 
-def _channels_last(member: nn.Module) -> nn.Module:
+def _channels_last(member: nn.Module, fuse: bool = True) -> nn.Module:
     """Run a member's encoder (and an IMN's decoder) in 2-D channels-last layout (in place; other models as given),
     with conv + GELU fused where oneDNN offers it."""
     if not isinstance(getattr(member, "encoder", None), Encoder):
@@ -156,7 +157,7 @@ def _channels_last(member: nn.Module) -> nn.Module:
         if member.ndim == 1:
             _lift(member.decoder)
         member.decoder.to(memory_format=torch.channels_last)
-    if _mkldnn_fusion():
+    if fuse and _mkldnn_fusion():
         _fuse_conv_gelu(member)
     return member
 
@@ -168,14 +169,15 @@ def _members(model: nn.Module) -> list[nn.Module]:
 class InferenceEngine(nn.Module):
     """Same outputs as ``model`` (and as ``sliding_forward(model, ...)`` for longer inputs), computed faster.
 
+    ``fuse``: conv + GELU as one oneDNN call on CPU (off for graph export, which has no such op).
     ``autocast``: a dtype (``torch.bfloat16``) to run the networks under ``torch.autocast`` on the engine's
     device; the maps are read out in float32, so ``logits == sum(W * x) + b`` still holds exactly for the W the
     network wrote, but W itself differs from the float32 model's by the reduced precision.
     """
 
-    def __init__(self, model: nn.Module, autocast: torch.dtype | None = None) -> None:
+    def __init__(self, model: nn.Module, autocast: torch.dtype | None = None, fuse: bool = True) -> None:
         super().__init__()
-        members = [_channels_last(fold_batchnorm(copy.deepcopy(m).eval())) for m in _members(model)]
+        members = [_channels_last(fold_batchnorm(copy.deepcopy(m).eval()), fuse) for m in _members(model)]
         for m in members:
             m.requires_grad_(False)
         self.members = nn.ModuleList(members)
