@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the new path's precision")
     ap.add_argument("--models", nargs="+", default=["default", "imn-1d", "imn-paper"])
     ap.add_argument("--out", type=Path, default=None, help="also write the table (markdown) here")
+    ap.add_argument("--batch-files", type=int, default=0,
+                    help="also time `ecgimn predict` (ecgimn.batch.run_batch) on this many record files (e.g. 1999)")
+    ap.add_argument("--workers", type=int, default=2, help="reader processes for --batch-files")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     heads = sorted(Path(args.data).glob("records100/*/*_lr.hea"))[: args.n]
@@ -190,6 +193,19 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(f"| {m} | {verb} | {len(x) / to:.1f} | {len(x) / tn:.1f} | {to / tn:.2f}x | "
                          f"{1e3 * to / len(x):.2f} | {1e3 * tn / len(x):.2f} | {ro:.0f} | {rn:.0f} | "
                          f"{d.get('logits', d.get('proba')):.1e}{'' if 'logits' in d else ' (p)'} | {w} |")
+    if args.batch_files:
+        import tempfile
+
+        from ecgimn.batch import run_batch
+
+        files = [str(h) for h in sorted(Path(args.data).glob("records100/*/*_lr.hea"))[: args.batch_files]]
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            counts = run_batch(default, files, Path(tmp) / "r.csv", workers=args.workers,
+                               batch_size=args.batch_size, progress=False)
+            dt = time.perf_counter() - t0
+        lines += ["", f"ecgimn predict (run_batch, default model, {args.workers} reader processes): {len(files)} files, "
+                  f"{counts['ok']} ok, {counts['error']} failed, {dt:.1f} s, {len(files) / dt:.1f} files/s"]
     text = "\n".join(lines)
     print(text)
     if args.out:
