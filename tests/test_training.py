@@ -442,3 +442,20 @@ def test_every_study_preset_is_a_valid_recipe():
             other = dict(STUDY_PRESETS[twin])
             assert {k: v for k, v in other.items() if k != "model"} == {
                 k: v for k, v in recipe.items() if k != "model"}, (name, twin)
+
+
+def test_data_on_device_gives_the_same_run_and_bf16_autocast_trains(synthetic_ptbxl, tmp_path):
+    """The GPU options, exercised on CPU: a device-resident training set draws the same batches (same weights);
+    bf16 autocast trains to finite losses and writes a checkpoint that still explains exactly."""
+    kw = dict(epochs=1, crop_seconds=2.5, augment=True)
+    train(_config(synthetic_ptbxl, tmp_path / "a", **kw))
+    train(_config(synthetic_ptbxl, tmp_path / "b", data_on_device=True, device="cpu", **kw))
+    a = load_checkpoint(tmp_path / "a" / "best.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "b" / "best.pt")["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    train(_config(synthetic_ptbxl, tmp_path / "c", precision="bf16", **kw))
+    history = json.loads((tmp_path / "c" / "history.json").read_text())
+    assert np.isfinite(history[0]["train_loss"])
+    with pytest.raises(ConfigError, match="precision"):
+        _config(synthetic_ptbxl, tmp_path / "d", precision="fp8").validate()

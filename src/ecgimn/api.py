@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
 from ecgimn.errors import CheckpointError, ConfigError, InputError
 from ecgimn.io.signal import resample_array
+from ecgimn.models.inference import build_engine
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ecgimn.training.predict import predict, resolve_device
+from ecgimn.training.predict import autocast_dtype, predict, resolve_device
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -48,6 +50,28 @@ class Explanation:
         return lookup[name.lower()]
 
 
+@dataclass
+class WindowedExplanation:
+    """A long record explained window by window, in memory bounded by the chunk (no record-sized W is kept).
+
+    The record's decision is the mean of its windows' exact linear models (itself one exact linear model):
+    ``logits == window_logits.mean(0)`` and, per window, ``window_logits == window_evidence.sum(-1) + window_bias``.
+    Evidence is on the standardised input (``W * x_std``), summed over each window's samples, per lead.
+    """
+
+    class_names: list[str]
+    probabilities: np.ndarray  # (K,)
+    logits: np.ndarray  # (K,)
+    bias: np.ndarray  # (K,)
+    window_starts_s: np.ndarray  # (n,) seconds
+    window_seconds: float
+    window_logits: np.ndarray  # (n, K)
+    window_bias: np.ndarray  # (n, K)
+    window_evidence: np.ndarray  # (n, K, 12)
+    fs: float
+    notes: list[str] = field(default_factory=list)
+
+
 def resolve_model_path(name_or_path: str | Path) -> Path:
     """A checkpoint path, or the name of a bundled model (``default`` -> ``ecgimn/pretrained/default.pt``)."""
     path = Path(name_or_path)
@@ -68,12 +92,16 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 class Predictor:
     """A trained model with its preprocessing: standardisation, sampling rate and window policy."""
 
-    def __init__(self, checkpoint: dict, *, source: str = "", device: str | None = None) -> None:
+    def __init__(
+        self, checkpoint: dict, *, source: str = "", device: str | None = None, precision: str = "fp32"
+    ) -> None:
         self.checkpoint = checkpoint
         self.source = source
         self.model = model_from_checkpoint(checkpoint, source)
         self.device = resolve_device(device)
+        self.autocast = autocast_dtype(precision)
         self.model.to(self.device)
+        self._engine: torch.nn.Module | None = None
         self.class_names: list[str] = list(checkpoint["class_names"])
         self.fs: int = int(checkpoint["fs"])
         self.task: str = checkpoint["task"]
@@ -81,6 +109,13 @@ class Predictor:
         self.stride: int = int(checkpoint.get("stride_samples", self.window))
         self.standardizer = Standardizer.from_dict(checkpoint["standardizer"])
         self.interpretable = bool(checkpoint.get("interpretable", getattr(self.model, "interpretable", False)))
+
+    @property
+    def engine(self) -> torch.nn.Module:
+        """The model's fast inference twin (same answers; built on first use from the current weights)."""
+        if self._engine is None:
+            self._engine = build_engine(self.model, autocast=self.autocast).to(self.device)
+        return self._engine
 
     @property
     def name(self) -> str:
@@ -127,7 +162,7 @@ class Predictor:
         x, notes = self._prepare(x, fs)
         mu, sigma = self.standardizer.affine(x)
         x_std = ((x - mu) / sigma).astype(np.float32)
-        out = predict(self.model, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
+        out = predict(self.engine, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
                       device=self.device, return_maps=True)
         logits_a, w, b = out["logits"], out["weights"], out["bias"]
         mu_b = np.broadcast_to(mu, x.shape)[:, None]
@@ -141,15 +176,49 @@ class Predictor:
             notes=notes,
         )
 
+    def explain_windows(self, x: np.ndarray, fs: float = 100, max_windows: int = 256) -> WindowedExplanation:
+        """Explain one long (12, L) record window by window, ``max_windows`` windows per forward.
+
+        Memory is the signal (a few float32 copies of 12 x L) plus a working set fixed by ``max_windows``
+        (activations and W of that many windows), independent of the record's length; time is linear in it.
+        """
+        if not self.interpretable:
+            raise CheckpointError(f"{self.source}: model {self.name!r} is a black box with no exact explanation")
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2:
+            raise InputError(f"explain_windows takes one (12, L) record, got shape {x.shape}")
+        xr, notes = self._prepare(x, fs)
+        x_std = torch.as_tensor(self.standardizer.transform(xr[0]), device=self.device)
+        del xr
+        evidence, biases, starts = [], [], []
+        with torch.inference_mode():
+            for chunk, xs, w, b in self.engine.iter_windows(x_std, self.window, self.stride, max_windows):
+                evidence.append(torch.einsum("nkcl,ncl->nkc", w, xs).cpu().numpy())
+                biases.append(b.cpu().numpy())
+                starts += chunk
+        ev, bias = np.concatenate(evidence), np.concatenate(biases)
+        window_logits = ev.sum(-1) + bias
+        logits = window_logits.mean(0)
+        return WindowedExplanation(
+            class_names=self.class_names, probabilities=1.0 / (1.0 + np.exp(-logits)), logits=logits,
+            bias=bias.mean(0), window_starts_s=np.asarray(starts, dtype=np.float64) / self.fs,
+            window_seconds=self.window / self.fs, window_logits=window_logits, window_bias=bias,
+            window_evidence=ev, fs=float(self.fs), notes=notes,
+        )
+
     def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> np.ndarray:
         """Class probabilities (N, K) for any model, interpretable or not."""
         x, _ = self._prepare(x, fs)
         x_std = self.standardizer.transform(x).astype(np.float32)
-        logits = predict(self.model, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
+        logits = predict(self.engine, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
                          device=self.device)["logits"]
         return 1.0 / (1.0 + np.exp(-logits))
 
-def load(name_or_path: str | Path = "default", device: str | None = None) -> Predictor:
-    """Load a checkpoint file or a bundled model by name (``default``)."""
+def load(name_or_path: str | Path = "default", device: str | None = None, precision: str = "fp32") -> Predictor:
+    """Load a checkpoint file or a bundled model by name (``default``).
+
+    ``precision``: ``fp32`` (the model's own answers) or ``bf16`` (autocast: faster on GPUs and CPUs with bf16
+    units; probabilities and W carry bf16 rounding, the identity ``logit = sum(W * x) + b`` still holds).
+    """
     path = resolve_model_path(name_or_path)
-    return Predictor(load_checkpoint(path), source=str(path), device=device)
+    return Predictor(load_checkpoint(path), source=str(path), device=device, precision=precision)

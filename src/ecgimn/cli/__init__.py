@@ -14,7 +14,7 @@ from ecgimn import __version__
 from ecgimn.errors import EcgImnError
 
 #: modules under ecgimn.cli that add sub-commands
-COMMAND_MODULES = ("data", "score", "train", "explain", "app", "study")
+COMMAND_MODULES = ("data", "score", "train", "explain", "predict", "export", "app", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-kwargs", default="{}", help="JSON of extra model constructor arguments")
     p.add_argument("--max-train-records", type=int, default=None, help="subsample training records (smoke tests)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--precision", default=None, choices=("fp32", "bf16"),
+                   help="bf16: forward and loss under autocast (GPUs); default float32")
+    p.add_argument("--data-on-device", action="store_true",
+                   help="keep the training set on the device (GPU) instead of copying each batch")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true")
@@ -76,6 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
         distill_temperature=args.distill_temperature, only_present=args.only_present, cache_dir=args.cache_dir,
         model_kwargs=model_kwargs,
         max_train_records=args.max_train_records, num_threads=args.threads, progress=not args.no_progress,
+        precision=args.precision, data_on_device=args.data_on_device,
     )
     summary = train(config, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(summary, indent=2))

@@ -375,13 +375,30 @@ class IMN(nn.Module):
             float(weight_scale) if weight_scale is not None else 1.0 / math.sqrt(num_leads * REFERENCE_LENGTH)
         )
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        """x: (B, leads, L) standardised -> ModelOutput(logits (B, K), weights (B, K, leads, L), bias (B, K))."""
+    def encoder_input(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """The encoder's input for ``x``: its views (:func:`input_views`) zero-padded to ``pad_multiple``."""
         check_input(x, self.num_leads)
-        B, C, L = x.shape
+        L = x.shape[-1]
         Lp = -(-L // self.pad_multiple) * self.pad_multiple
         views, affine = input_views(x, self.dual_view)
-        latent, feats = self.encoder(F.pad(views, (0, Lp - L)) if Lp > L else views)
+        return (F.pad(views, (0, Lp - L)) if Lp > L else views), affine
+
+    def raw_maps(
+        self,
+        x: torch.Tensor,
+        prepared: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """The generated linear model before the dual-view change of units: ``(w, b, (mu, sd) | None)``.
+
+        ``w`` (B, K, leads, L) and ``b`` (B, K) act on the encoder's z-scored view when ``affine`` is given
+        (see :meth:`to_input_units`), on ``x`` itself otherwise. ``prepared``: :meth:`encoder_input` of ``x``,
+        when already computed (models of the same view and padding share it).
+        """
+        views, affine = prepared if prepared is not None else self.encoder_input(x)
+        B, C, L = x.shape
+        latent, feats = self.encoder(views)
         pooled = latent.flatten(2).mean(-1) if self.context else None
         w = self.decoder(
             latent, [None if i is None else feats[i] for i in self._skip_index], self.weight_scale, pooled
@@ -392,11 +409,22 @@ class IMN(nn.Module):
         if self.weight_resolution > 1:
             w = w.repeat_interleave(self.weight_resolution, dim=-1)
         w = w[..., :L].reshape(B, self.num_classes, C, L)
-        b = self.bias_generator(latent)
-        if affine is not None:  # the linear model of z = (x - mu) / sd, written in the units of x
-            mu, sd = affine
-            w = w / sd.unsqueeze(1)
-            b = b - (w.sum(-1) * mu.squeeze(-1).unsqueeze(1)).sum(-1)
+        return w, self.bias_generator(latent), affine
+
+    @staticmethod
+    def to_input_units(
+        w: torch.Tensor, b: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The linear model of ``z = (x - mu) / sd`` written in the units of ``x`` (identity without ``affine``)."""
+        if affine is None:
+            return w, b
+        mu, sd = affine
+        w = w / sd.unsqueeze(1)
+        return w, b - (w.sum(-1) * mu.squeeze(-1).unsqueeze(1)).sum(-1)
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        """x: (B, leads, L) standardised -> ModelOutput(logits (B, K), weights (B, K, leads, L), bias (B, K))."""
+        w, b = self.to_input_units(*self.raw_maps(x))
         logits = torch.einsum("bkcl,bcl->bk", w, x) + b
         return ModelOutput(logits, w, b)
 

@@ -51,9 +51,10 @@ def sliding_forward(
         return ModelOutput(logits)
     w_win = torch.cat([o.weights for o in outs]).view(n, B, -1, C, win)
     bias = torch.cat([o.bias for o in outs]).view(n, B, -1).mean(0)
-    weights = w_win.new_zeros(B, w_win.shape[2], C, L)
-    for i, s in enumerate(starts):
-        weights[..., s : s + win] += w_win[i]
+    # every window's W added at its position in one scatter (differentiable)
+    idx = (torch.tensor(starts, device=x.device)[:, None] + torch.arange(win, device=x.device)).reshape(-1)
+    placed = w_win.permute(1, 2, 3, 0, 4).reshape(B, w_win.shape[2], C, n * win)
+    weights = placed.new_zeros(B, w_win.shape[2], C, L).index_add(-1, idx, placed)
     return ModelOutput(logits, weights / n, bias)
 
 

@@ -33,6 +33,10 @@ class TrainConfig:
             ``(1 - distill_weight) * BCE(logits, labels) + distill_weight * BCE(logits / T, sigmoid(teacher / T))``
             with ``T = distill_temperature``. The student stays whatever model it is (an IMN stays exact).
         patience: stop when fold-9 macro-AUROC has not improved for this many epochs (0 = never).
+        precision: ``None``/``fp32`` (float32) or ``bf16`` (forward and loss under ``torch.autocast`` with
+            bfloat16, on GPUs; fold-9 scoring too).
+        data_on_device: keep the standardised training set on the training device (e.g. the GPU) instead of
+            copying every batch there (an execution option: same batches, same random numbers).
     """
 
     data: str
@@ -65,6 +69,8 @@ class TrainConfig:
     max_train_records: int | None = None
     num_threads: int | None = None
     progress: bool = True
+    precision: str | None = None
+    data_on_device: bool = False
 
     def validate(self) -> TrainConfig:
         if self.task not in TASKS:
@@ -83,6 +89,8 @@ class TrainConfig:
             raise ConfigError("distill_weight must be within [0, 1] and distill_temperature positive")
         if self.distill_from is not None and (isinstance(self.distill_from, str) or not self.distill_from):
             raise ConfigError("distill_from must be a non-empty list of teacher checkpoint paths")
+        if self.precision not in (None, "fp32", "bf16"):
+            raise ConfigError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.crop_seconds is not None and not 0.5 <= self.crop_seconds <= 10:
             raise ConfigError(f"crop_seconds must be within 0.5-10 s, got {self.crop_seconds}")
         return self

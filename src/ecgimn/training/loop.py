@@ -27,7 +27,7 @@ from ecgimn.evaluation import macro_auroc
 from ecgimn.models import create_model
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ecgimn.training.config import TrainConfig
-from ecgimn.training.predict import predict, resolve_device
+from ecgimn.training.predict import autocast_dtype, predict, resolve_device
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -64,11 +64,11 @@ def _batch(x: torch.Tensor, idx: torch.Tensor, config: TrainConfig, gen: torch.G
     window = config.window_samples
     if xb.shape[-1] > window:
         starts = torch.randint(0, xb.shape[-1] - window + 1, (len(idx),), generator=gen)
-        offsets = starts[:, None] + torch.arange(window)[None, :]
+        offsets = (starts[:, None] + torch.arange(window)[None, :]).to(xb.device)
         xb = torch.gather(xb, 2, offsets[:, None, :].expand(-1, xb.shape[1], -1))
-    if config.augment:
+    if config.augment:  # random numbers from the CPU generator: the same batches wherever the data lives
         scale = 1.0 + 0.1 * (2 * torch.rand(xb.shape[0], xb.shape[1], 1, generator=gen) - 1)
-        xb = xb * scale + 0.01 * torch.randn(xb.shape, generator=gen)
+        xb = xb * scale.to(xb.device) + 0.01 * torch.randn(xb.shape, generator=gen).to(xb.device)
     return xb
 
 
@@ -193,6 +193,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     x_train = torch.as_tensor(stdz.transform(train_data.X), dtype=torch.float32)
     y_train = torch.as_tensor(train_data.Y, dtype=torch.float32)
     x_val = stdz.transform(val_data.X).astype(np.float32)
+    amp = autocast_dtype(config.precision)
+    if config.data_on_device:  # one copy to the device; batches are gathered there
+        x_train, y_train = x_train.to(device), y_train.to(device)
 
     model = create_model(config.model, num_classes=len(data.classes), **config.model_kwargs).to(device)
     teachers = _load_teachers(config, list(data.classes), stdz, device)
@@ -235,10 +238,14 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
                    leave=False)
         for start in bar:
             idx = order[start : start + config.batch_size]
-            xb = _batch(x_train, idx, config, gen).to(device)
-            yb = y_train[idx].to(device)
-            output = net(xb)
-            loss = _loss(output.logits, yb, xb, teachers, config) + _regulariser(output.weights, config, weight_scale)
+            if config.data_on_device:
+                idx = idx.to(device)
+            xb = _batch(x_train, idx, config, gen).to(device, non_blocking=True)
+            yb = y_train[idx].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+                output = net(xb)
+                loss = (_loss(output.logits.float(), yb, xb, teachers, config)
+                        + _regulariser(output.weights, config, weight_scale))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -251,7 +258,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
 
         if main_process:
             scores = predict(scored, x_val, window=config.window_samples, stride=config.stride_samples,
-                             device=device)["logits"]
+                             device=device, autocast=amp)["logits"]
             val_auc, val_loss = _validation_metrics(val_data.Y, scores)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_macro_auroc": val_auc,
                       "val_loss": val_loss, "train_seconds": train_seconds, "lr": scheduler.get_last_lr()[0]}

@@ -5,14 +5,34 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ecgimn.errors import ConfigError
 from ecgimn.models import ModelOutput, sliding_forward
+from ecgimn.models.inference import DEFAULT_MAX_WINDOWS, build_engine
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU."""
+    """``auto`` -> CUDA when present, else CPU; an unknown or absent device is a :class:`ConfigError`."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda (cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but this machine/torch build has no CUDA; use --device cpu")
+    return dev
+
+
+#: ``--precision`` choices -> autocast dtype (None: the model's float32)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def autocast_dtype(precision: str | None) -> torch.dtype | None:
+    """``fp32`` -> None, ``bf16`` -> torch.bfloat16; anything else is a :class:`ConfigError`."""
+    key = (precision or "fp32").lower()
+    if key not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return PRECISIONS[key]
 
 
 def forward_windows(model: torch.nn.Module, x: torch.Tensor, window: int, stride: int) -> ModelOutput:
@@ -22,7 +42,6 @@ def forward_windows(model: torch.nn.Module, x: torch.Tensor, window: int, stride
     return sliding_forward(model, x, window=window, stride=stride)
 
 
-@torch.no_grad()
 def predict(
     model: torch.nn.Module,
     x_std: np.ndarray,
@@ -32,18 +51,32 @@ def predict(
     batch_size: int = 128,
     device: torch.device | str = "cpu",
     return_maps: bool = False,
+    autocast: torch.dtype | None = None,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> dict[str, np.ndarray]:
-    """Logits (and, for IMNs with ``return_maps``, weights W and bias b) for standardised inputs (N, 12, L)."""
+    """Logits (and, for IMNs with ``return_maps``, weights W and bias b) for standardised inputs (N, 12, L).
+
+    Runs the model's :class:`~ecgimn.models.inference.InferenceEngine` (same answers as its forward, to float
+    rounding; ``model`` may be an engine already, to reuse it across calls). ``autocast``: e.g. ``torch.bfloat16``
+    on CUDA (W then carries bf16 rounding; the identity ``logits == sum(W * x) + b`` still holds).
+    ``max_windows``: sliding windows per forward, which bounds the working memory of long records.
+    """
     model.eval()
     device = torch.device(device)
+    engine = build_engine(model, autocast=autocast).to(device)
+    pin = device.type == "cuda"
     logits, weights, biases = [], [], []
-    for start in range(0, len(x_std), batch_size):
-        xb = torch.as_tensor(np.ascontiguousarray(x_std[start : start + batch_size]), dtype=torch.float32)
-        out = forward_windows(model, xb.to(device), window, stride)
-        logits.append(out.logits.float().cpu().numpy())
-        if return_maps and out.weights is not None:
-            weights.append(out.weights.float().cpu().numpy())
-            biases.append(out.bias.float().cpu().numpy())
+    with torch.inference_mode():
+        for start in range(0, len(x_std), batch_size):
+            xb = torch.as_tensor(np.ascontiguousarray(x_std[start : start + batch_size]), dtype=torch.float32)
+            if pin:
+                xb = xb.pin_memory()
+            out = engine(xb.to(device, non_blocking=pin), window, stride, return_maps=return_maps,
+                         max_windows=max_windows)
+            logits.append(out.logits.float().cpu().numpy())
+            if return_maps and out.weights is not None:
+                weights.append(out.weights.float().cpu().numpy())
+                biases.append(out.bias.float().cpu().numpy())
     result = {"logits": np.concatenate(logits) if logits else np.zeros((0, 0), np.float32)}
     if weights:
         result["weights"] = np.concatenate(weights)
@@ -63,6 +96,7 @@ def decomposition(model: torch.nn.Module, x_std: np.ndarray, *, window: int, str
     if not getattr(model, "interpretable", False):
         return None
     errors, maps, biases, logits = [], [], [], []
+    model = build_engine(model)
     for start in range(0, len(x_std), batch_size):
         xb = x_std[start : start + batch_size]
         out = predict(model, xb, window=window, stride=stride, device=device, return_maps=True)

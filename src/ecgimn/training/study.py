@@ -99,7 +99,7 @@ def _expand_study_paths(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
 
 
 #: TrainConfig fields that say how a run was executed, not what was trained: a run folder may differ in them.
-_EXECUTION_FIELDS = ("out", "progress", "num_threads", "device", "cache_dir")
+_EXECUTION_FIELDS = ("out", "progress", "num_threads", "device", "cache_dir", "data_on_device")
 
 
 def _existing_run(run_dir: Path, config: TrainConfig) -> dict[str, bool]:
