@@ -97,7 +97,7 @@ def limb_derivation(present: Sequence[str]) -> tuple[str, str, dict[str, tuple[f
 
 
 def _formula(lead: str, p: str, q: str, ab: tuple[float, float]) -> str:
-    terms = [(c, n) for c, n in zip(ab, (p, q)) if c]
+    terms = sorted(((c, n) for c, n in zip(ab, (p, q)) if c), key=lambda t: t[0] < 0)  # positive term first
     out = ""
     for k, (c, n) in enumerate(terms):
         sign = "-" if c < 0 else ("+" if k else "")
