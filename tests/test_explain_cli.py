@@ -171,15 +171,17 @@ def test_directory_batch_with_a_corrupt_file(capsys, ckpt, tmp_path, shared_ptbx
     np.savetxt(data / "timed.csv", np.column_stack([t, ecg_like(seed=4).T]), delimiter=",", fmt="%.6f",
                header="time," + ",".join(LEADS), comments="")  # fmt: skip
     (data / "corrupt.csv").write_text("hello,world\nfoo,bar\n")
-    (data / "README.txt").write_text("not an ECG")  # ignored: .txt is not picked up from folders
+    (data / "README.md").write_text("not an ECG")  # ignored: not an ECG suffix
+    np.savetxt(data / "plain.txt", np.column_stack([t, ecg_like(seed=5).T]), delimiter="\t", fmt="%.6f",
+               header="time\t" + "\t".join(LEADS), comments="")  # .txt: read as by read_ecg and the app
     out = tmp_path / "out"
     rc, text, err = explain(capsys, ckpt, out, data, *FAST)
     assert rc == 1
-    assert "error: " in err and "corrupt.csv" in err and "1 of 6 file(s) failed" in err
-    assert "6 file(s): 5 ok, 1 failed" in text
+    assert "error: " in err and "corrupt.csv" in err and "1 of 7 file(s) failed" in err
+    assert "7 file(s): 6 ok, 1 failed" in text
     with open(out / "summary.csv", newline="") as fh:
         rows = {Path(r["file"]).name: r for r in csv.DictReader(fh)}
-    assert set(rows) == {"00002_lr.hea", "z.npz", "hr.npz", "e.edf", "timed.csv", "corrupt.csv"}
+    assert set(rows) == {"00002_lr.hea", "z.npz", "hr.npz", "e.edf", "timed.csv", "corrupt.csv", "plain.txt"}
     bad = rows.pop("corrupt.csv")
     assert bad["status"] == "error" and "corrupt.csv" in bad["error"] and bad["p_NORM"] == ""
     for name, row in rows.items():

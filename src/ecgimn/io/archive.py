@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,31 @@ def basename(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1].strip()
 
 
+def check_member_suffix(name: str, shown: str = "") -> str:
+    """The lower-case suffix of an archive member, refused unless an ECG file suffix."""
+    ext = os.path.splitext(name.lower())[1]
+    if ext == ".zip":
+        raise InputError(f"{shown}: a .zip inside the .zip is not accepted")
+    if ext not in ZIP_MEMBER_SUFFIXES:
+        raise InputError(
+            f"{shown}: {name}: unsupported file type {ext or '(no extension)'} in the .zip; accepted: "
+            f"{', '.join(ZIP_MEMBER_SUFFIXES)}"
+        )
+    return ext
+
+
 def extract_zip(
-    path: Path, folder: Path, *, shown: str, limit_bytes: int = MAX_UNPACKED_BYTES
+    path: Path,
+    folder: Path,
+    *,
+    shown: str,
+    limit_bytes: int = MAX_UNPACKED_BYTES,
+    check_suffix: Callable[[str], str] | None = None,
 ) -> list[Member]:
-    """Unpack the files of ``path`` into ``folder`` under internal names ``zip<i><ext>`` (module docstring)."""
+    """Unpack the files of ``path`` into ``folder`` under internal names ``zip<i><ext>`` (module docstring).
+
+    ``check_suffix(name) -> suffix`` vets each member's name (default :func:`check_member_suffix`).
+    """
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -68,14 +90,9 @@ def extract_zip(
         total = 0
         for i, m in enumerate(members):
             name = basename(m.filename)
-            ext = os.path.splitext(name.lower())[1]
+            ext = check_suffix(name) if check_suffix else check_member_suffix(name, shown)
             if ext == ".zip":
                 raise InputError(f"{shown}: a .zip inside the .zip is not accepted")
-            if ext not in ZIP_MEMBER_SUFFIXES:
-                raise InputError(
-                    f"{shown}: {name}: unsupported file type {ext or '(no extension)'} in the .zip; accepted: "
-                    f"{', '.join(ZIP_MEMBER_SUFFIXES)}"
-                )
             if m.flag_bits & 0x1:
                 raise InputError(f"{shown}: encrypted .zip files are not accepted")
             target = folder / f"zip{i}{ext}"
@@ -92,7 +109,7 @@ def extract_zip(
     return out
 
 
-def check_wfdb_header(hea: Path, shown: str, available: set[str]) -> None:
+def check_wfdb_header(hea: Path, shown: str, available: set[str], *, missing: str = "is not in the .zip") -> None:
     """Refuse multi-segment records and signal files the header names that are not among ``available`` (a
     header may name any path: ``/etc/passwd`` would otherwise be read as signal data)."""
     import wfdb
@@ -106,25 +123,28 @@ def check_wfdb_header(hea: Path, shown: str, available: set[str]) -> None:
     for name in header.file_name or []:
         if name != os.path.basename(name) or name not in available:
             raise InputError(
-                f"{shown}: the header's signal file {name!r} is missing; put the .hea together with its "
+                f"{shown}: the header's signal file {name!r} {missing}; select the .hea together with its "
                 ".dat file(s), or a .zip holding both"
             )
 
 
-def arrange(members: list[Member], folder: Path, *, shown: str) -> tuple[Path, str]:
+def arrange(
+    members: list[Member], folder: Path, *, shown: str = "", missing: str = "is not in the .zip"
+) -> tuple[Path, str]:
     """Place one record's files in ``folder/record`` for the readers; returns (path to read, name to show).
 
     A WFDB record keeps its file names (the header refers to them), checked against :data:`WFDB_NAME`.
     """
     wfdb_files = [m for m in members if m.ext in (".hea", ".dat")]
     names = ", ".join(m.name for m in members)
+    got = f"{shown}: got {names}" if shown else f"got {names}"
     if wfdb_files and len(wfdb_files) != len(members):
-        raise InputError(f"{shown}: got {names}: one recording is needed (a WFDB .hea + .dat, or one other file)")
+        raise InputError(f"{got}: one recording is needed (a WFDB .hea + .dat, or one other file)")
     record = folder / "record"
     record.mkdir()
     if not wfdb_files:
         if len(members) != 1:
-            raise InputError(f"{shown}: got {len(members)} files ({names}); one recording at a time")
+            raise InputError(f"{got}: one recording at a time, not {len(members)} files")
         m = members[0]
         target = record / f"upload{m.ext}"
         m.path.replace(target)
@@ -132,11 +152,9 @@ def arrange(members: list[Member], folder: Path, *, shown: str) -> tuple[Path, s
     heads = [m for m in members if m.ext == ".hea"]
     if len(heads) != 1:
         what = "no .hea header" if not heads else f"{len(heads)} .hea headers"
-        raise InputError(
-            f"{shown}: got {names}: a WFDB record needs exactly one .hea header with its .dat file(s); found {what}"
-        )
+        raise InputError(f"{got}: a WFDB record needs exactly one .hea header with its .dat file(s); found {what}")
     if len({m.name for m in members}) != len(members):
-        raise InputError(f"{shown}: got {names}: the same file name twice")
+        raise InputError(f"{got}: the same file name twice")
     for m in members:
         if not WFDB_NAME.match(m.name):
             raise InputError(
@@ -144,7 +162,7 @@ def arrange(members: list[Member], folder: Path, *, shown: str) -> tuple[Path, s
             )
         m.path.replace(record / m.name)
     hea = record / heads[0].name
-    check_wfdb_header(hea, heads[0].name, {m.name for m in members if m.ext == ".dat"})
+    check_wfdb_header(hea, heads[0].name, {m.name for m in members if m.ext == ".dat"}, missing=missing)
     return hea, heads[0].name
 
 
