@@ -89,7 +89,7 @@ def limb_derivation(present: Sequence[str]) -> tuple[str, str, dict[str, tuple[f
     basis = np.array([LIMB_LEADS[p], LIMB_LEADS[q]]).T  # columns: p and q in (I, II) coordinates
     inv = np.linalg.inv(basis)
     coefs = {
-        lead: tuple(float(round(c, 6)) for c in inv @ np.array(v))
+        lead: tuple(float(c) + 0.0 for c in inv @ np.array(v))  # + 0.0: no -0.0
         for lead, v in LIMB_LEADS.items()
         if lead not in limb
     }
@@ -102,7 +102,7 @@ def _formula(lead: str, p: str, q: str, ab: tuple[float, float]) -> str:
     for k, (c, n) in enumerate(terms):
         sign = "-" if c < 0 else ("+" if k else "")
         mag = abs(c)
-        factor = "" if mag == 1 else f"{mag:g}*"
+        factor = "" if abs(mag - 1) < 1e-9 else f"{mag:.4g}*"
         out += f"{' ' if k else ''}{sign}{' ' if k else ''}{factor}{n}"
     return f"{lead} = {out}"
 
