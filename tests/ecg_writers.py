@@ -223,3 +223,53 @@ def write_dicom(path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *
     ds.WaveformSequence = [group]
     ds.save_as(str(path), enforce_file_format=True)
     return path
+
+
+# ------------------------------------------------------------------------------------------------------- SCP-ECG
+
+_SCP_LEAD_CODES = {
+    "I": 1, "II": 2, "V1": 3, "V2": 4, "V3": 5, "V4": 6, "V5": 7, "V6": 8,
+    "III": 61, "aVR": 62, "aVL": 63, "aVF": 64,
+}  # fmt: skip
+
+
+def _scp_section(sid: int, body: bytes) -> bytes:
+    import binascii
+    import struct
+
+    if len(body) % 2:
+        body += b"\0"  # sections have an even length
+    rest = struct.pack("<HIBB", sid, 16 + len(body), 20, 20) + b"SCPECG" + body
+    return struct.pack("<H", binascii.crc_hqx(rest, 0xFFFF)) + rest
+
+
+def write_scp(path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, avm_nv: int = 1000) -> Path:
+    """SCP-ECG (EN 1064, protocol 2.0) with Sections 0, 3 and 6: rhythm data as plain 16-bit amplitudes (no
+    Huffman table: Section 2 absent; no reference-beat subtraction, no bimodal compression)."""
+    import binascii
+    import struct
+
+    counts = [np.round(lead * 1e6 / avm_nv).astype("<i2") for lead in x_mv]
+    n = x_mv.shape[1]
+    sec3 = struct.pack("<BB", len(names), (len(names) << 3) | 0x04) + b"".join(
+        struct.pack("<IIB", 1, n, _SCP_LEAD_CODES[name]) for name in names
+    )
+    sec6 = struct.pack("<HHBB", avm_nv, round(1e6 / fs), 0, 0) + b"".join(
+        struct.pack("<H", 2 * n) for _ in names
+    ) + b"".join(c.tobytes() for c in counts)
+    bodies = {3: _scp_section(3, sec3), 6: _scp_section(6, sec6)}
+    n_pointers = 12
+    sec0_len = 16 + 10 * n_pointers
+    offset = 6 + sec0_len  # 0-based offset of the next section
+    pointers, placed = [struct.pack("<HII", 0, sec0_len, 7)], []
+    for sid in range(1, n_pointers):
+        if sid in bodies:
+            pointers.append(struct.pack("<HII", sid, len(bodies[sid]), offset + 1))
+            placed.append(bodies[sid])
+            offset += len(bodies[sid])
+        else:
+            pointers.append(struct.pack("<HII", sid, 0, 0))
+    record = _scp_section(0, b"".join(pointers)) + b"".join(placed)
+    rest = struct.pack("<I", 6 + len(record)) + record
+    path.write_bytes(struct.pack("<H", binascii.crc_hqx(rest, 0xFFFF)) + rest)
+    return path

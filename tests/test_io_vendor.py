@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from ecg_writers import write_aecg, write_dicom, write_muse, write_sierra
+from ecg_writers import write_aecg, write_dicom, write_muse, write_scp, write_sierra
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import InputError
@@ -215,12 +215,24 @@ def test_scp_without_the_optional_reader(tmp_path: Path, monkeypatch: pytest.Mon
 
     (tmp_path / "x.scp").write_bytes(b"\0" * 64)
     monkeypatch.setattr(builtins, "__import__", no_ecgdatakit)
-    with pytest.raises(InputError, match=r"pip install 'ecgimn\[scp\]'.*convert"):
+    with pytest.raises(InputError, match=r"pip install 'ecgimn\[scp\]'.*convert") as e:
+        read_ecg(tmp_path / "x.scp")
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError):
         read_ecg(tmp_path / "x.scp")
 
 
-def test_scp_corrupt_file_is_one_line(tmp_path: Path) -> None:
+def test_scp_ecg_eight_leads_and_damage(tmp_path: Path, ecg: np.ndarray) -> None:
     pytest.importorskip("ecgdatakit", reason="the optional SCP-ECG reader (ecgimn[scp]) is not installed")
+    path = write_scp(tmp_path / "e.scp", ecg[_rows(EIGHT)], EIGHT, FS, avm_nv=1000)
+    rec = read_ecg(path)
+    assert rec.fs == FS and rec.metadata["format"] == "SCP-ECG"
+    np.testing.assert_allclose(rec.signal, ecg, atol=1.6e-3)
+    assert any("derived exactly from I and II" in n for n in rec.notes)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x55  # one damaged sample: the CRC mismatch is noted, not hidden
+    (tmp_path / "crc.scp").write_bytes(bytes(data))
+    assert any("CRC" in n for n in read_ecg(tmp_path / "crc.scp").notes)
     (tmp_path / "x.scp").write_bytes(b"\0" * 64)
     with pytest.raises(InputError, match="cannot decode SCP-ECG"):
         read_ecg(tmp_path / "x.scp")
@@ -330,6 +342,9 @@ def default_predictor():  # type: ignore[no-untyped-def]
 def test_vendor_files_match_the_wfdb_original(tmp_path: Path, shared_ptbxl: Path, default_predictor) -> None:
     """Each vendor file written from a real PTB-XL record (500 Hz, µV) gives the WFDB original's probabilities
     with the default model within 0.02 (8-lead MUSE included: its four limb leads are derived)."""
+    import importlib.util
+
+    scp = importlib.util.find_spec("ecgdatakit") is not None  # the optional SCP-ECG reader
     worst: dict[str, float] = {}
     for ecg_id in ROUND_TRIP_IDS:
         stem = shared_ptbxl / "records500" / f"{ecg_id // 1000 * 1000:05d}" / f"{ecg_id:05d}_hr"
@@ -344,6 +359,8 @@ def test_vendor_files_match_the_wfdb_original(tmp_path: Path, shared_ptbxl: Path
             "sierra_xli": write_sierra(tmp_path / "sx.xml", x, list(LEADS), ref.fs, xli=True),
             "dicom": write_dicom(tmp_path / "d.dcm", x, list(LEADS), ref.fs),
         }
+        if scp:
+            files["scp8"] = write_scp(tmp_path / "e.scp", x[_rows(EIGHT)], EIGHT, ref.fs)
         p_ref = default_predictor.predict_proba(ref.signal, ref.fs)
         for kind, path in files.items():
             rec = read_ecg(path)

@@ -348,11 +348,12 @@ def read_scp(p: Path, src: str) -> Raw:
 
     _check_size(p, src)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             record = SCPECGParser().parse(p)
     except Exception as exc:
         raise InputError(f"{src}: cannot decode SCP-ECG ({type(exc).__name__}: {exc})") from exc
+    notes = [f"SCP-ECG reader: {w.message}" for w in caught]  # e.g. a CRC mismatch: said, not hidden
     channels, names, fs, units = [], [], [], []
     for lead in record.leads:
         if lead.is_raw and not lead.resolution_unit:
@@ -366,7 +367,7 @@ def read_scp(p: Path, src: str) -> Raw:
         raise InputError(f"{src}: the SCP-ECG file holds no leads")
     dev = record.recording.device
     return Raw(
-        channels, names=names, fs=fs, units=units,
+        channels, names=names, fs=fs, units=units, notes=notes,
         metadata=_meta(
             format="SCP-ECG", device=" ".join(v for v in (dev.manufacturer, dev.model) if v),
             acquisition_time=record.recording.date.isoformat() if record.recording.date else "",
