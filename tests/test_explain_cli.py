@@ -131,6 +131,29 @@ def test_npz_edf_and_500hz_file(capsys, ckpt, tmp_path) -> None:
     assert "note: resampled from 500 Hz" in text
 
 
+def test_vendor_xml_eight_leads_and_zip(capsys, ckpt, tmp_path) -> None:
+    import zipfile
+
+    from ecg_writers import write_muse
+
+    eight = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+    x = ecg_like(seed=7)
+    muse = write_muse(tmp_path / "muse.xml", x[[LEADS.index(n) for n in eight]], eight, FS)
+    with zipfile.ZipFile(tmp_path / "rec.zip", "w") as zf:
+        zf.write(muse, "export/muse.xml")
+    out = tmp_path / "out"
+    rc, _, err = explain(capsys, ckpt, out, muse, tmp_path / "rec.zip", *FAST)
+    assert rc == 0, err
+    for stem in ("muse", "rec"):
+        report = read_report(out, stem)
+        assert report["acquisition"]["format"] == "GE MUSE XML"
+        assert any("III, aVR, aVL, aVF not in the file; derived" in n for n in report["input_checks"]["notes"])
+    assert read_report(out, "rec")["source"].endswith("rec.zip:muse.xml")
+    (tmp_path / "bad.zip").write_bytes(b"PK nope")
+    rc, _, err = explain(capsys, ckpt, tmp_path / "out2", tmp_path / "bad.zip", *FAST)
+    assert_one_line_error(rc, err, "bad.zip", "not a readable .zip")
+
+
 def test_svg_pdf_12x1_and_heatmap(capsys, ckpt, tmp_path) -> None:
     np.save(tmp_path / "a.npy", ecg_like())
     out = tmp_path / "out"
