@@ -63,7 +63,8 @@ _AECG_CODES = {"aVR": "AVR", "aVL": "AVL", "aVF": "AVF"}
 def write_aecg(
     path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, scale_uv: float = 2.5, origin_uv: float = 0.0
 ) -> Path:
-    """HL7 aECG ``AnnotatedECG`` (urn:hl7-org:v3) with one RHYTHM series."""
+    """HL7 aECG ``AnnotatedECG`` (urn:hl7-org:v3) with one RHYTHM series holding, as real exports do, a
+    REPRESENTATIVE_BEAT derived series (here: the first 0.6 s)."""
     seqs = [
         '<component><sequence><code code="TIME_ABSOLUTE" codeSystem="2.16.840.1.113883.5.4"/>'
         f'<value xsi:type="GLIST_TS"><head value="20240501103105.000"/><increment value="{1 / fs:.10g}" unit="s"/>'
@@ -77,6 +78,13 @@ def write_aecg(
             f'<origin value="{origin_uv:g}" unit="uV"/><scale value="{scale_uv:g}" unit="uV"/>'
             f"<digits>{' '.join(map(str, digits))}</digits></value></sequence></component>"
         )
+    beat = "".join(seqs[1:]).replace("<digits>", "<digits>0 ")  # a different, shorter set of sequences
+    derived = (
+        '<derivation><derivedSeries><code code="REPRESENTATIVE_BEAT" codeSystem="2.16.840.1.113883.5.4"/>'
+        '<component><sequenceSet><component><sequence><code code="TIME_RELATIVE" codeSystem="2.16.840.1.113883.5.4"/>'
+        f'<value xsi:type="GLIST_PQ"><head value="0" unit="s"/><increment value="{1 / fs:.10g}" unit="s"/></value>'
+        f"</sequence></component>{beat}</sequenceSet></component></derivedSeries></derivation>"
+    )
     path.write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<AnnotatedECG xmlns="urn:hl7-org:v3" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><id root="1.2.3"/>'
@@ -85,7 +93,8 @@ def write_aecg(
         '<component><series><id root="1.2.3.1"/><code code="RHYTHM" codeSystem="2.16.840.1.113883.5.4"/>'
         "<author><seriesAuthor><manufacturedSeriesDevice><manufacturerModelName>ELI 350</manufacturerModelName>"
         "</manufacturedSeriesDevice></seriesAuthor></author>"
-        f"<component><sequenceSet>{''.join(seqs)}</sequenceSet></component></series></component></AnnotatedECG>\n",
+        f"<component><sequenceSet>{''.join(seqs)}</sequenceSet></component>{derived}</series></component>"
+        "</AnnotatedECG>\n",
         encoding="utf-8",
     )
     return path

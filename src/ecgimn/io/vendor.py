@@ -156,7 +156,7 @@ def _muse(root: Element, src: str) -> Raw:
 def _aecg(root: Element, src: str) -> Raw:
     """HL7 aECG ``AnnotatedECG``: the rhythm ``series``; each lead ``sequence`` is ``origin + scale * digits``
     (SLIST_PQ) and the time ``sequence`` gives the sampling increment (GLIST)."""
-    series = [s for s in root.iter("series")]
+    series = root.findall("component/series") or list(root.iter("series"))
     rhythm = [s for s in series if s.find("code") is not None and s.find("code").get("code") == "RHYTHM"]
     chosen = (rhythm or series)[:1]
     if not chosen:
@@ -164,7 +164,8 @@ def _aecg(root: Element, src: str) -> Raw:
     s = chosen[0]
     fs = None
     channels, names, units = [], [], []
-    for seq in s.iter("sequence"):
+    # only the series' own sequences: a <derivation>/<derivedSeries> inside holds the representative beat
+    for seq in s.findall("component/sequenceSet/component/sequence"):
         code = (seq.find("code").get("code") or "") if seq.find("code") is not None else ""
         value = seq.find("value")
         if value is None:
