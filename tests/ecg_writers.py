@@ -26,7 +26,8 @@ def _counts(x_mv: np.ndarray, lsb_uv: float) -> np.ndarray:
 def write_muse(
     path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, lsb_uv: float = 4.88, median: bool = True
 ) -> Path:
-    """GE MUSE ``RestingECG`` with a Median (dummy, first 0.6 s) and a Rhythm waveform."""
+    """GE MUSE ``RestingECG`` (with the DOCTYPE line real exports carry) with a Median (here: the first 0.6 s)
+    and a Rhythm waveform."""
 
     def waveform(kind: str, x: np.ndarray) -> str:
         leads = "".join(
@@ -47,7 +48,8 @@ def write_muse(
 
     med = waveform("Median", x_mv[:, : int(0.6 * fs)]) if median else ""
     path.write_text(
-        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<RestingECG><MuseInfo><MuseVersion>9.0.9.18167</MuseVersion>'
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n'
+        "<RestingECG><MuseInfo><MuseVersion>9.0.9.18167</MuseVersion>"
         "</MuseInfo><TestDemographics><DataType>RESTING</DataType><Site>1</Site><AcquisitionDevice>MAC5500"
         "</AcquisitionDevice><AcquisitionSoftwareVersion>010A</AcquisitionSoftwareVersion><AcquisitionTime>"
         "10:31:05</AcquisitionTime><AcquisitionDate>05-01-2024</AcquisitionDate></TestDemographics>"
