@@ -168,6 +168,15 @@ def test_dicom_written_and_real_sample(tmp_path: Path, ecg: np.ndarray) -> None:
     assert np.abs(iii - (ii - i)).max() < 0.01  # the cart's own III agrees with Einthoven's law
 
 
+def test_dicom_without_a_waveform_and_unnamed_eight_channels(tmp_path: Path, ecg: np.ndarray) -> None:
+    from pydicom.data import get_testdata_file
+
+    with pytest.raises(InputError, match="holds no waveform"):
+        read_ecg(get_testdata_file("CT_small.dcm"))  # an image, not an ECG
+    with pytest.raises(InputError, match="pass --lead-names I,II,V1,V2,V3,V4,V5,V6"):
+        from_array(ecg[:8], FS)
+
+
 def test_xml_detected_by_root_and_parsed_safely(tmp_path: Path) -> None:
     (tmp_path / "other.xml").write_text("<?xml version='1.0'?><svg><g/></svg>")
     with pytest.raises(InputError, match=r"root element <svg> is not a supported ECG format"):
@@ -260,6 +269,13 @@ def test_zip_of_a_wfdb_record_or_a_single_file(tmp_path: Path, ecg: np.ndarray) 
     muse = write_muse(tmp_path / "m.xml", ecg[_rows(EIGHT)], EIGHT, FS).read_bytes()
     rec = read_ecg(_zip(tmp_path / "one.zip", {"../../m.xml": muse}))  # zip-slip name: flattened
     assert rec.metadata["format"] == "GE MUSE XML" and not (tmp_path.parent / "m.xml").exists()
+
+
+def test_zip_errors_name_the_archive_not_temporary_paths(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as e:
+        read_ecg(_zip(tmp_path / "bad.zip", {"x.csv": b"hello,world\nfoo,bar\n"}))
+    msg = str(e.value)
+    assert msg.startswith(f"{tmp_path / 'bad.zip'}:x.csv: ") and "ecgimn-zip" not in msg, msg
 
 
 def test_zip_protections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -419,9 +419,10 @@ def _lead_plan(
         names = given
     if names is None:
         if n != N_LEADS:
+            eight = " (8 channels: if they are I, II, V1-V6, pass --lead-names I,II,V1,V2,V3,V4,V5,V6)" if n == 8 else ""
             raise InputError(
                 f"{src}: a 12-lead ECG is needed; found {n} channel(s) and no lead names (name the channels, e.g. "
-                "a CSV header I,II,III,aVR,aVL,aVF,V1..V6, or pass lead_names / --lead-names)"
+                f"a CSV header I,II,III,aVR,aVL,aVF,V1..V6, or pass lead_names / --lead-names){eight}"
             )
         notes.append("no lead names in the file; assumed the standard order I, II, III, aVR, aVL, aVF, V1-V6")
         return list(range(N_LEADS)), [1.0] * N_LEADS

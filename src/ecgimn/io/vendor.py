@@ -117,6 +117,8 @@ def _muse(root: Element, src: str) -> Raw:
     wf = rhythm[0]
     base = _number(_text(wf, "SampleBase", "0"), "SampleBase", src)
     fs = base * 10 ** _number(_text(wf, "SampleExponent", "0"), "SampleExponent", src)
+    if not fs > 0:
+        raise InputError(f"{src}: the GE MUSE Rhythm waveform has no valid SampleBase (sampling rate)")
     channels, names, units = [], [], []
     for ld in wf.findall("LeadData"):
         size = int(_number(_text(ld, "LeadSampleSize", "2"), "LeadSampleSize", src))
