@@ -5,6 +5,10 @@ trailing unit in brackets, so ``"lead I"``, ``"ECG I"``, ``"I (mV)"``, ``"DI"``,
 PTB-XL's ``"AVR"`` means aVR. A leading minus (``"-aVR"``, Cabrera display) means an inverted lead: it is negated
 back and noted. Chest leads may be named ``V1``-``V6`` or ``C1``-``C6``.
 
+Missing limb leads are derived when two limb leads are present (8-lead storage keeps only I, II, V1-V6):
+III = II - I, aVR = -(I + II)/2, aVL = I - II/2, aVF = II - I/2 (noted). Chest leads are independent and
+cannot be derived: a file missing one is refused with the reason.
+
 ``MLII`` / ``MLI`` / ``MLIII`` (the *modified* limb leads of Holter / ambulatory recordings such as MIT-BIH) are
 deliberately **not** aliases: their electrodes sit on the torso, so they are not the limb leads of a standard
 12-lead ECG; a file using them is refused with a hint to rename the channels if they really are standard leads.
