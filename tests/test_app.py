@@ -242,6 +242,22 @@ def test_upload_wfdb_pair_and_zip(client: TestClient, record_files: dict[str, by
     assert z.json()["probabilities"] == data["probabilities"]
 
 
+def test_upload_vendor_files(client: TestClient, tmp_path: Path) -> None:
+    from ecg_writers import write_dicom, write_muse
+
+    x = _signal()
+    eight = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+    muse = write_muse(tmp_path / "cart.xml", x[[LEADS.index(n) for n in eight]], eight, 100)
+    r = _upload(client, [("cart.xml", muse.read_bytes())])
+    assert r.status_code == 200, r.text
+    assert any("derived exactly from I and II" in n for n in r.json()["record"]["notes"])
+    dcm = write_dicom(tmp_path / "ecg.dcm", x, list(LEADS), 100)
+    r = _upload(client, [("ecg.dcm", dcm.read_bytes())])
+    assert r.status_code == 200, r.text
+    r = _upload(client, [("other.xml", b"<?xml version='1.0'?><svg/>")])
+    assert r.status_code == 400 and "root element <svg>" in _error(r)
+
+
 def test_upload_csv_npy_npz_with_fields(client: TestClient) -> None:
     x = _signal()
     r = _upload(client, [("my ecg.csv", _csv_bytes(x))], fs="100", units="mV")

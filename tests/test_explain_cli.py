@@ -131,6 +131,29 @@ def test_npz_edf_and_500hz_file(capsys, ckpt, tmp_path) -> None:
     assert "note: resampled from 500 Hz" in text
 
 
+def test_vendor_xml_eight_leads_and_zip(capsys, ckpt, tmp_path) -> None:
+    import zipfile
+
+    from ecg_writers import write_muse
+
+    eight = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+    x = ecg_like(seed=7)
+    muse = write_muse(tmp_path / "muse.xml", x[[LEADS.index(n) for n in eight]], eight, FS)
+    with zipfile.ZipFile(tmp_path / "rec.zip", "w") as zf:
+        zf.write(muse, "export/muse.xml")
+    out = tmp_path / "out"
+    rc, _, err = explain(capsys, ckpt, out, muse, tmp_path / "rec.zip", *FAST)
+    assert rc == 0, err
+    for stem in ("muse", "rec"):
+        report = read_report(out, stem)
+        assert report["acquisition"]["format"] == "GE MUSE XML"
+        assert any("III, aVR, aVL, aVF not in the file; derived" in n for n in report["input_checks"]["notes"])
+    assert read_report(out, "rec")["source"].endswith("rec.zip:muse.xml")
+    (tmp_path / "bad.zip").write_bytes(b"PK nope")
+    rc, _, err = explain(capsys, ckpt, tmp_path / "out2", tmp_path / "bad.zip", *FAST)
+    assert_one_line_error(rc, err, "bad.zip", "not a readable .zip")
+
+
 def test_svg_pdf_12x1_and_heatmap(capsys, ckpt, tmp_path) -> None:
     np.save(tmp_path / "a.npy", ecg_like())
     out = tmp_path / "out"
@@ -171,15 +194,17 @@ def test_directory_batch_with_a_corrupt_file(capsys, ckpt, tmp_path, shared_ptbx
     np.savetxt(data / "timed.csv", np.column_stack([t, ecg_like(seed=4).T]), delimiter=",", fmt="%.6f",
                header="time," + ",".join(LEADS), comments="")  # fmt: skip
     (data / "corrupt.csv").write_text("hello,world\nfoo,bar\n")
-    (data / "README.txt").write_text("not an ECG")  # ignored: .txt is not picked up from folders
+    (data / "README.md").write_text("not an ECG")  # ignored: not an ECG suffix
+    np.savetxt(data / "plain.txt", np.column_stack([t, ecg_like(seed=5).T]), delimiter="\t", fmt="%.6f",
+               header="time\t" + "\t".join(LEADS), comments="")  # .txt: read as by read_ecg and the app
     out = tmp_path / "out"
     rc, text, err = explain(capsys, ckpt, out, data, *FAST)
     assert rc == 1
-    assert "error: " in err and "corrupt.csv" in err and "1 of 6 file(s) failed" in err
-    assert "6 file(s): 5 ok, 1 failed" in text
+    assert "error: " in err and "corrupt.csv" in err and "1 of 7 file(s) failed" in err
+    assert "7 file(s): 6 ok, 1 failed" in text
     with open(out / "summary.csv", newline="") as fh:
         rows = {Path(r["file"]).name: r for r in csv.DictReader(fh)}
-    assert set(rows) == {"00002_lr.hea", "z.npz", "hr.npz", "e.edf", "timed.csv", "corrupt.csv"}
+    assert set(rows) == {"00002_lr.hea", "z.npz", "hr.npz", "e.edf", "timed.csv", "corrupt.csv", "plain.txt"}
     bad = rows.pop("corrupt.csv")
     assert bad["status"] == "error" and "corrupt.csv" in bad["error"] and bad["p_NORM"] == ""
     for name, row in rows.items():

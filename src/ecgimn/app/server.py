@@ -26,7 +26,6 @@ import re
 import secrets
 import tempfile
 import threading
-import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ecgimn import __version__
 from ecgimn.constants import SAMPLING_RATES, TEST_FOLD
 from ecgimn.errors import CheckpointError, EcgImnError, InputError
+from ecgimn.io.archive import ArchiveTooLarge, arrange, extract_zip
+from ecgimn.io.archive import Member as _Upload
+from ecgimn.io.archive import basename as _basename
+from ecgimn.io.formats import SUPPORTED, UPLOAD_SUFFIXES, ZIP_MEMBER_SUFFIXES
 from ecgimn.io.recording import Recording
 
 try:  # python-multipart >= 0.0.13 installs as ``python_multipart``
@@ -60,10 +63,9 @@ MAX_RECORDINGS = 16
 #: files in one upload (a WFDB .hea with its .dat files, or one file / one .zip)
 MAX_FILES = 8
 MAX_FIELD_BYTES = 1024
-#: extensions accepted in an upload (those ``ecgimn.io.read_ecg`` reads, plus .zip holding one record)
-ECG_EXTENSIONS = (".hea", ".dat", ".csv", ".tsv", ".txt", ".npy", ".npz", ".edf", ".bdf")
-UPLOAD_EXTENSIONS = (*ECG_EXTENSIONS, ".zip")
-_WFDB_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")
+#: extensions accepted in an upload (the format table of ``ecgimn.io``: what ``read_ecg`` reads, and .zip)
+ECG_EXTENSIONS = ZIP_MEMBER_SUFFIXES
+UPLOAD_EXTENSIONS = UPLOAD_SUFFIXES
 _RID = re.compile(r"^[0-9a-f]{32}$")
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9_.+-]+")
 GENERIC_ERROR = "unexpected server error; the details were written to the server log"
@@ -339,19 +341,6 @@ class _PtbxlIndex:
 # ------------------------------------------------------------------------------------------------ uploads
 
 
-@dataclass
-class _Upload:
-    """A file received in the request (written under the request's temporary folder)."""
-
-    name: str  # the client's file name (basename), for messages
-    path: Path
-    ext: str
-
-
-def _basename(name: str) -> str:
-    return name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-
-
 def _ext(name: str) -> str:
     lower = name.lower()
     return os.path.splitext(lower)[1]
@@ -362,8 +351,8 @@ def _check_ext(name: str) -> str:
     if ext not in UPLOAD_EXTENSIONS:
         raise AppError(
             415,
-            f"{name or 'the file'}: unsupported file type {ext or '(no extension)'}; accepted: WFDB .hea + .dat "
-            "(select both, or a .zip holding one record), .csv, .tsv, .txt, .npy, .npz, .edf, .bdf",
+            f"{name or 'the file'}: unsupported file type {ext or '(no extension)'}; accepted: {SUPPORTED} "
+            "(a WFDB record: select the .hea and .dat together)",
         )
     return ext
 
@@ -461,101 +450,21 @@ async def _receive_files(request: Request, folder: Path) -> tuple[list[_Upload],
 
 
 def _extract_zip(upload: _Upload, folder: Path, limit: int, limit_mb: float) -> list[_Upload]:
-    """The files of a .zip (flattened, junk skipped), each checked like an upload; unpacked size limited too."""
+    """The files of a .zip, vetted by ``ecgimn.io.archive`` (zip-slip, zip-bomb, member types)."""
     try:
-        zf = zipfile.ZipFile(upload.path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise AppError(400, f"{upload.name}: not a readable .zip file") from exc
-    out: list[_Upload] = []
-    with zf:
-        members = [
-            m for m in zf.infolist()
-            if not m.is_dir() and not _basename(m.filename).startswith(".") and "__MACOSX" not in m.filename
-        ]  # fmt: skip
-        if not members:
-            raise AppError(400, f"{upload.name}: the .zip holds no files")
-        if len(members) > MAX_FILES:
-            raise AppError(
-                400, f"{upload.name}: the .zip holds {len(members)} files; it must hold one record"
-            )
-        if sum(m.file_size for m in members) > limit:
-            raise _too_large(limit_mb)
-        total = 0
-        for i, m in enumerate(members):
-            name = _basename(m.filename)
-            ext = _check_ext(name)
-            if ext == ".zip":
-                raise AppError(400, f"{upload.name}: a .zip inside the .zip is not accepted")
-            if m.flag_bits & 0x1:
-                raise AppError(400, f"{upload.name}: encrypted .zip files are not accepted")
-            path = folder / f"zip{i}{ext}"
-            try:
-                with zf.open(m) as src, path.open("wb") as dst:
-                    while chunk := src.read(1 << 16):
-                        total += len(chunk)
-                        if total > limit:  # the sizes in the zip directory can lie
-                            raise _too_large(limit_mb)
-                        dst.write(chunk)
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                raise AppError(400, f"{upload.name}: damaged .zip ({name}: {type(exc).__name__})") from exc
-            out.append(_Upload(name, path, ext))
-    return out
-
-
-def _check_wfdb_header(hea: Path, shown: str, available: set[str]) -> None:
-    """Refuse multi-segment records and signal files the header names but the user did not upload (a header
-    may name any path: ``/etc/passwd`` would otherwise be read as signal data)."""
-    import wfdb
-
-    try:
-        header = wfdb.rdheader(str(hea.with_suffix("")))
-    except Exception as exc:
-        raise InputError(f"{shown}: unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
-    if getattr(header, "seg_name", None) is not None:
-        raise InputError(
-            f"{shown}: multi-segment WFDB records are not supported; upload a single-segment record"
-        )
-    for name in header.file_name or []:
-        if name != os.path.basename(name) or name not in available:
-            raise InputError(
-                f"{shown}: the header's signal file {name!r} was not uploaded; select the .hea together with its "
-                ".dat file(s), or a .zip holding both"
-            )
+        return extract_zip(upload.path, folder, shown=upload.name, limit_bytes=limit, check_suffix=_check_ext)
+    except ArchiveTooLarge:
+        raise _too_large(limit_mb) from None
+    except InputError as exc:
+        raise AppError(400, str(exc)) from None
 
 
 def _arrange(uploads: list[_Upload], folder: Path) -> tuple[Path, str]:
     """Place the uploaded record's files for :func:`read_ecg`; returns (path to read, name to show)."""
-    wfdb_files = [u for u in uploads if u.ext in (".hea", ".dat")]
-    names = ", ".join(u.name for u in uploads)
-    if wfdb_files and len(wfdb_files) != len(uploads):
-        raise AppError(400, f"got {names}: upload one recording (a WFDB .hea + .dat, or one other file)")
-    record = folder / "record"
-    record.mkdir()
-    if not wfdb_files:
-        if len(uploads) != 1:
-            raise AppError(400, f"got {len(uploads)} files ({names}); upload one recording at a time")
-        u = uploads[0]
-        target = record / f"upload{u.ext}"
-        u.path.replace(target)
-        return target, u.name
-    heads = [u for u in uploads if u.ext == ".hea"]
-    if len(heads) != 1:
-        what = "no .hea header" if not heads else f"{len(heads)} .hea headers"
-        raise AppError(
-            400,
-            f"got {names}: a WFDB record needs exactly one .hea header with its .dat file(s); found {what}",
-        )
-    if len({u.name for u in uploads}) != len(uploads):
-        raise AppError(400, f"got {names}: the same file name twice")
-    for u in uploads:
-        if not _WFDB_NAME.match(u.name):
-            raise AppError(
-                400, f"{u.name}: WFDB file names may only use letters, digits and _ . + - (rename the record)"
-            )
-        u.path.replace(record / u.name)
-    hea = record / heads[0].name
-    _check_wfdb_header(hea, heads[0].name, {u.name for u in uploads if u.ext == ".dat"})
-    return hea, heads[0].name
+    try:
+        return arrange(uploads, folder, missing="was not uploaded")
+    except InputError as exc:
+        raise AppError(400, str(exc)) from None
 
 
 def _scrub(text: str, folder: Path, shown: str, internal: Path) -> str:

@@ -7,6 +7,7 @@ import csv
 import glob
 import json
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,17 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from ecgimn.errors import CheckpointError, ConfigError, EcgImnError, InputError
+from ecgimn.io.formats import SCAN_SUFFIXES, SUPPORTED
 
 #: suffixes picked up from folders and glob patterns (a WFDB record counts once, by its ``.hea``)
-ECG_SUFFIXES = (".hea", ".csv", ".tsv", ".npy", ".npz", ".edf", ".bdf")
+ECG_SUFFIXES = SCAN_SUFFIXES
 FORMATS = ("png", "svg", "pdf")
 LAYOUTS = ("3x4", "12x1")
 _GLOB_CHARS = frozenset("*?[")
 
 POLICY = """\
 inputs:
-  FILE      a WFDB record (.hea/.dat or the record name), .csv/.tsv/.txt, .npy, .npz or .edf file
-  DIR       every ECG file directly inside (.hea, .csv, .tsv, .npy, .npz, .edf; --recursive for sub-folders)
+  FILE      {supported}
+  DIR       every ECG file directly inside ({scan})
   "GLOB"    a quoted pattern such as "ecgs/*.csv" or "data/**/*.hea"
   More than one file is a batch: a progress bar, one line per file, summary.csv in --out; a bad file is
   recorded there and does not stop the others.
@@ -40,6 +42,7 @@ input checks (every change is listed under "notes" in the report):
   - units from the file (or --units); otherwise guessed from the amplitude
   - gaps (NaN) of up to 1 s are filled by linear interpolation
   - up to 3 flat or missing leads are kept as zeros and listed as flat_or_missing_leads; more are refused
+  - a file with only I, II, V1-V6 (8-lead storage) gets III, aVR, aVL, aVF derived exactly from I and II
 
 outputs (in --out; existing files are never replaced without --overwrite):
   <stem>_report.json               probabilities, exact evidence per explained class, input checks
@@ -49,14 +52,18 @@ outputs (in --out; existing files are never replaced without --overwrite):
 
 classes: --class NAME (repeatable), else the predicted classes (p >= 0.5), else the most probable one.
 exit status: 0 all explained; 1 some files of a batch failed (see summary.csv); 2 error (nothing explained).
-"""
+""".format(
+    supported=textwrap.fill(SUPPORTED, 96, subsequent_indent=" " * 12),
+    scan=textwrap.fill(", ".join(SCAN_SUFFIXES) + "; --recursive for sub-folders", 66, subsequent_indent=" " * 12),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``explain`` and ``demo``."""
     p = sub.add_parser(
         "explain",
-        help="explain ECG files (WFDB, CSV, NumPy, EDF): probabilities, exact evidence, pictures, JSON",
+        help="explain ECG files (WFDB, CSV, NumPy, EDF, vendor XML, DICOM, SCP-ECG, .zip): probabilities, exact "
+        "evidence, pictures, JSON",
         description="Explain 12-lead ECG files with an ECG-IMN: for each file the class probabilities and the "
         "exact evidence (sum of W * x plus bias equals the logit) as pictures and a JSON report.",
         epilog=POLICY,

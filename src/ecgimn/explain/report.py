@@ -44,6 +44,7 @@ class RecordExplanation:
         return {
             "record_id": rec.record_id,
             "source": rec.source,
+            "acquisition": dict(rec.metadata),  # format, device, date/time, filters from the file (no patient data)
             "synthetic": self.synthetic,
             "model": {"name": self.model_name, "source": self.model_source, "ecgimn_version": __version__},
             "probabilities": {c: float(p) for c, p in zip(ex.class_names, ex.probabilities[0])},

@@ -1,4 +1,4 @@
-"""Read a user's ECG file (WFDB, CSV, NumPy, EDF) into a canonical :class:`Recording`.
+"""Read a user's ECG file (WFDB, CSV, NumPy, EDF, vendor XML, DICOM, SCP-ECG, .zip) into a :class:`Recording`.
 
 Every reader returns raw channels (names, per-channel rate and units when the file has them); one shared step
 then maps lead names, converts units to mV, harmonises rates, and applies the missing-value / flat-lead policy of
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ import numpy as np
 
 from ecgimn.constants import N_LEADS
 from ecgimn.errors import InputError
-from ecgimn.io.leads import canonical_lead, match_leads
+from ecgimn.io.formats import SUPPORTED, reader_for
+from ecgimn.io.leads import DERIVED, canonical_lead, derive_limb_leads, match_leads
+from ecgimn.io.raw import Raw as _Raw
 from ecgimn.io.recording import Recording
 from ecgimn.io.signal import (
     amplitude_warning,
@@ -29,26 +30,10 @@ from ecgimn.io.signal import (
     unit_scale,
 )
 
-SUPPORTED = "WFDB .hea/.dat (or the record name), .csv (.tsv/.txt), .npy, .npz, .edf (.bdf)"
-_FORMATS = {
-    ".hea": "wfdb", ".dat": "wfdb", ".csv": "csv", ".tsv": "csv", ".txt": "csv",
-    ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf",
-}  # fmt: skip
 # column-name keys (lower case, without spaces, "_", brackets): "time (s)" -> "times", "time_ms" -> "timems"
 _TIME_S = {"time", "t", "times", "seconds", "second", "sec", "s", "timestamp"}
 _TIME_MS = {"timems", "ms", "milliseconds", "msec"}
 _INDEX = {"index", "idx", "sample", "samples", "sampleindex", "n", ""}
-
-
-@dataclass
-class _Raw:
-    """Channels as found in a file, before any mapping or conversion."""
-
-    channels: list[np.ndarray]
-    names: list[str] | None = None
-    fs: list[float | None] = field(default_factory=list)  # per channel; empty = unknown
-    units: list[str | None] = field(default_factory=list)  # per channel; empty = unknown
-    notes: list[str] = field(default_factory=list)
 
 
 def read_ecg(
@@ -61,7 +46,10 @@ def read_ecg(
     """Read a 12-lead ECG file into a :class:`Recording` (float32 ``(12, L)`` mV, leads in ``LEADS`` order).
 
     Args:
-        path: a WFDB record (``.hea``, ``.dat`` or the record name), ``.csv``, ``.npy``, ``.npz`` or ``.edf`` file.
+        path: a WFDB record (``.hea``, ``.dat`` or the record name), ``.csv``/``.tsv``/``.txt``, ``.npy``, ``.npz``,
+            ``.edf``/``.bdf``, ``.xml`` (GE MUSE, HL7 aECG, Philips Sierra), ``.dcm`` (DICOM ECG), ``.scp``
+            (SCP-ECG) or ``.zip`` holding one of these (see :mod:`ecgimn.io.formats`). A file with only I, II
+            and V1-V6 gets III, aVR, aVL, aVF derived (noted).
         fs: sampling rate in Hz; required for CSV / NumPy files that do not store it (a CSV ``time`` column in
             seconds also works). Overrides the file's rate when given.
         units: ``"mV"``, ``"uV"``/``"µV"``, ``"V"``; overrides the file's units. When neither gives the units, they
@@ -74,13 +62,17 @@ def read_ecg(
     p = Path(path)
     src = str(path)
     kind = _detect(p, src)
+    if kind == "zip":
+        from ecgimn.io.archive import read_zip
+
+        return read_zip(p, src, read_ecg, fs=fs, units=units, lead_names=lead_names)
     try:
         raw = _READERS[kind](p, src)
     except InputError:
         raise
     except Exception as exc:  # corrupt files raise anything; name the file and the problem
         raise InputError(f"{src}: cannot read as {kind.upper()} ({type(exc).__name__}: {exc})") from exc
-    record_id = p.name[: -len(p.suffix)] if p.suffix.lower() in _FORMATS else p.name
+    record_id = p.name[: -len(p.suffix)] if reader_for(p.suffix) else p.name
     return _finalize(raw, src=src, record_id=record_id, fs=fs, units=units, lead_names=lead_names)
 
 
@@ -104,11 +96,11 @@ def from_array(
 
 
 def _detect(p: Path, src: str) -> str:
-    suffix = p.suffix.lower()
+    kind = reader_for(p.suffix)
     if p.is_dir():
         raise InputError(f"{src}: is a folder; pass an ECG file ({SUPPORTED})")
-    if suffix in _FORMATS and (p.exists() or _FORMATS[suffix] == "wfdb"):
-        return _FORMATS[suffix]
+    if kind and (p.exists() or kind == "wfdb"):
+        return kind
     if Path(f"{p}.hea").exists():
         return "wfdb"
     if not p.exists():
@@ -351,7 +343,28 @@ def _fs_from_time(t: np.ndarray, name: str, src: str) -> float:
     return float(round(fs)) if abs(fs - round(fs)) <= 1e-3 * fs else float(fs)
 
 
-_READERS = {"wfdb": _read_wfdb, "csv": _read_csv, "npy": _read_npy, "npz": _read_npz, "edf": _read_edf}
+def _read_xml(p: Path, src: str) -> _Raw:
+    from ecgimn.io.vendor import read_xml
+
+    return read_xml(p, src)
+
+
+def _read_dicom(p: Path, src: str) -> _Raw:
+    from ecgimn.io.vendor import read_dicom
+
+    return read_dicom(p, src)
+
+
+def _read_scp(p: Path, src: str) -> _Raw:
+    from ecgimn.io.vendor import read_scp
+
+    return read_scp(p, src)
+
+
+_READERS = {
+    "wfdb": _read_wfdb, "csv": _read_csv, "npy": _read_npy, "npz": _read_npz, "edf": _read_edf,
+    "xml": _read_xml, "dicom": _read_dicom, "scp": _read_scp,
+}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ shared final step
@@ -367,6 +380,28 @@ def _finalize(
     lead_names: Sequence[str] | str | None,
 ) -> Recording:
     notes = list(raw.notes)
+    idx, signs = _lead_plan(raw, src, lead_names, notes)
+    rows = [k for k, i in enumerate(idx) if i != DERIVED]  # leads in the file (others are derived)
+    src_idx = [idx[k] for k in rows]
+    channels = [raw.channels[idx[k]] * signs[k] for k in rows]
+    rate, channels = _common_rate(raw, src_idx, channels, fs, src, notes)
+    length = min(len(c) for c in channels)
+    if any(len(c) != length for c in channels):
+        notes.append(f"leads of unequal length cut to the shortest ({length} samples)")
+    x = np.zeros((N_LEADS, length))
+    x[rows] = _to_mv(np.stack([c[:length] for c in channels]), raw, src_idx, units, src, notes)
+    derive_limb_leads(x, idx)
+    signal, flat, clean_notes = clean_signal(x, rate, source=src)
+    return Recording(
+        signal, rate, record_id=record_id, source=src, notes=notes + clean_notes, flat_leads=flat,
+        metadata=dict(raw.metadata),
+    )  # fmt: skip
+
+
+def _lead_plan(
+    raw: _Raw, src: str, lead_names: Sequence[str] | str | None, notes: list[str]
+) -> tuple[list[int], list[float]]:
+    """For each lead of ``LEADS``: the channel to take (or ``DERIVED``) and its sign."""
     n = len(raw.channels)
     names = raw.names
     if lead_names is not None:
@@ -382,23 +417,25 @@ def _finalize(
         if names is not None and given != names:
             notes.append(f"channel names from lead_names override the file's ({', '.join(names)})")
         names = given
-
-    # which channel gives which lead
     if names is None:
         if n != N_LEADS:
+            eight = " (8 channels: if they are I, II, V1-V6, pass --lead-names I,II,V1,V2,V3,V4,V5,V6)" if n == 8 else ""
             raise InputError(
                 f"{src}: a 12-lead ECG is needed; found {n} channel(s) and no lead names (name the channels, e.g. "
-                "a CSV header I,II,III,aVR,aVL,aVF,V1..V6, or pass lead_names / --lead-names)"
+                f"a CSV header I,II,III,aVR,aVL,aVF,V1..V6, or pass lead_names / --lead-names){eight}"
             )
-        idx, signs = list(range(N_LEADS)), [1.0] * N_LEADS
         notes.append("no lead names in the file; assumed the standard order I, II, III, aVR, aVL, aVF, V1-V6")
-    else:
-        idx, signs, map_notes = match_leads(names, source=src)
-        notes += map_notes
-    channels = [raw.channels[i] * s for i, s in zip(idx, signs)]
+        return list(range(N_LEADS)), [1.0] * N_LEADS
+    idx, signs, map_notes = match_leads(names, source=src)
+    notes += map_notes
+    return idx, signs
 
-    # sampling rate
-    file_fs = [raw.fs[i] for i in idx] if raw.fs else [None] * N_LEADS
+
+def _common_rate(
+    raw: _Raw, src_idx: list[int], channels: list[np.ndarray], fs: float | None, src: str, notes: list[str]
+) -> tuple[float, list[np.ndarray]]:
+    """The recording's rate (argument, else the file's highest) and the channels resampled to it."""
+    file_fs = [raw.fs[i] for i in src_idx] if raw.fs else [None] * len(src_idx)
     if fs is not None:
         try:
             rate = float(fs)
@@ -411,48 +448,46 @@ def _finalize(
             notes.append(
                 f"fs={rate:g} Hz from the argument overrides the file's {', '.join(f'{f:g}' for f in sorted(known))} Hz"
             )
-    else:
-        if any(f is None for f in file_fs):
-            raise InputError(f"{src}: sampling rate unknown; pass fs=<Hz> (--fs on the command line)")
-        rate = max(file_fs)  # type: ignore[type-var]
-        odd = sorted({f for f in file_fs if f != rate})  # type: ignore[type-var]
-        if odd:
-            channels = [c if f == rate else resample_array(c, f, rate) for c, f in zip(channels, file_fs)]
-            notes.append(f"leads sampled at {', '.join(f'{f:g}' for f in odd)} Hz resampled to {rate:g} Hz")
-    length = min(len(c) for c in channels)
-    if any(len(c) != length for c in channels):
-        notes.append(f"leads of unequal length cut to the shortest ({length} samples)")
-    x = np.stack([c[:length] for c in channels]).astype(np.float64)
+        return rate, channels
+    if any(f is None for f in file_fs):
+        raise InputError(f"{src}: sampling rate unknown; pass fs=<Hz> (--fs on the command line)")
+    rate = max(file_fs)  # type: ignore[type-var]
+    odd = sorted({f for f in file_fs if f != rate})  # type: ignore[type-var]
+    if odd:
+        channels = [c if f == rate else resample_array(c, f, rate) for c, f in zip(channels, file_fs)]
+        notes.append(f"leads sampled at {', '.join(f'{f:g}' for f in odd)} Hz resampled to {rate:g} Hz")
+    return rate, channels  # type: ignore[return-value]
 
-    # units -> mV
+
+def _to_mv(
+    x: np.ndarray, raw: _Raw, src_idx: list[int], units: str | None, src: str, notes: list[str]
+) -> np.ndarray:
+    """Rows of ``x`` (channels ``src_idx`` of the file) converted to mV: argument, else file units, else guess."""
+    n = len(src_idx)
     if units is not None and str(units).strip().lower() != "auto":
-        scales: list[float | None] = [parse_units(units, source=src)] * N_LEADS
-        file_units = {raw.units[i] for i in idx} if raw.units else set()
+        scales: list[float | None] = [parse_units(units, source=src)] * n
+        file_units = {raw.units[i] for i in src_idx} if raw.units else set()
         if file_units - {None} and {unit_scale(u) for u in file_units} != {scales[0]}:
             notes.append(
                 f"units={units!r} from the argument override the file's ({', '.join(sorted(str(u) for u in file_units))})"
             )
     else:
-        file_units_list = [raw.units[i] for i in idx] if raw.units else [None] * N_LEADS
+        file_units_list = [raw.units[i] for i in src_idx] if raw.units else [None] * n
         scales = [unit_scale(u) for u in file_units_list]
         converted = sorted({str(u) for u, s in zip(file_units_list, scales) if s not in (None, 1.0)})
         if converted:
             notes.append(f"converted from {', '.join(converted)} (units in the file) to mV")
-    known_rows = [i for i, s in enumerate(scales) if s is not None]
-    for i in known_rows:
-        x[i] *= scales[i]  # type: ignore[operator]
+    for i, s in enumerate(scales):
+        if s is not None:
+            x[i] *= s
     unknown_rows = [i for i, s in enumerate(scales) if s is None]
     if unknown_rows:
         factor, note = guess_units(x[unknown_rows])
         x[unknown_rows] *= factor
         if note:
-            notes.append(note if len(unknown_rows) == N_LEADS else f"leads with unknown units: {note}")
+            notes.append(note if len(unknown_rows) == n else f"leads with unknown units: {note}")
     else:
         warning = amplitude_warning(x)
         if warning:
             notes.append(warning)
-
-    signal, flat, clean_notes = clean_signal(x, rate, source=src)
-    return Recording(
-        signal, rate, record_id=record_id, source=src, notes=notes + clean_notes, flat_leads=flat
-    )
+    return x

@@ -22,6 +22,8 @@ class Recording:
         source: where it came from (path or description).
         notes: human-readable input checks and conversions applied (resampling, unit scaling, lead mapping).
         flat_leads: indices of leads that are flat / all-NaN (kept, marked; see ``ecgimn.io``).
+        metadata: acquisition facts from the file (format, device, date/time, filter settings; never patient
+            data), e.g. ``{"format": "GE MUSE XML", "acquisition_time": "2024-05-01T10:31:05"}``.
     """
 
     signal: np.ndarray
@@ -31,6 +33,7 @@ class Recording:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     flat_leads: list[int] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sig = np.asarray(self.signal, dtype=np.float32)

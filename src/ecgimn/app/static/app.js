@@ -109,6 +109,7 @@ async function init() {
   const info = await run("Loading…", () => api("/api/info"));
   if (!info) return;
   state.info = info;
+  $("files").accept = info.extensions.join(",");  // the server's format table
   const m = info.model;
   $("model-info").textContent =
     `model ${m.name} · task ${m.task} · ${m.classes.length} classes · ${m.fs} Hz · ` +
