@@ -416,17 +416,22 @@ def _draw_wave_strips(
     row_bottom: Sequence[float], row_mv: float, fs: float, cmap: str,
 ) -> None:
     """A strip under each trace: every wave run coloured by its summed evidence (one block per wave)."""
-    sums = [(lead, a, b, float(att[lead, a:b].sum())) for lead, i0, i1, _ in panels for a, b, _ in _runs(labels, i0, i1)]
-    if not sums:
+    blocks = np.zeros_like(att, dtype=np.float64)
+    for a, b, _ in _runs(labels, 0, att.shape[1]):
+        blocks[:, a:b] = att[:, a:b].sum(axis=1, keepdims=True)
+    shown = np.concatenate([blocks[lead, i0:i1] for lead, i0, i1, _ in panels])
+    if not shown.size:
         return
-    norm = symmetric_norm(np.array([v for *_, v in sums]), percentile=99.0)
+    norm = symmetric_norm(shown, percentile=99.0)
     colours = evidence_cmap(cmap, alpha=0.95, gamma=0.6)
     h = 0.16 * row_mv
+    seps = []
     for lead, i0, i1, r in panels:
-        for a, b, _ in _runs(labels, i0, i1):
-            v = float(att[lead, a:b].sum())
-            ax.add_patch(Rectangle(((a - 0.5) / fs, row_bottom[r] + 0.02), (b - a) / fs, h,
-                                   fc=colours(norm(v)), ec="0.55", lw=0.2, zorder=2))
+        y0 = row_bottom[r] + 0.02
+        ax.imshow(blocks[lead, i0:i1][None, :], extent=((i0 - 0.5) / fs, (i1 - 0.5) / fs, y0, y0 + h),
+                  cmap=colours, norm=norm, aspect="auto", interpolation="nearest", origin="lower", zorder=2)
+        seps += [[((a - 0.5) / fs, y0), ((a - 0.5) / fs, y0 + h)] for a, _, _ in _runs(labels, i0, i1)[1:]]
+    ax.add_collection(LineCollection(seps, colors="0.6", linewidths=0.2, zorder=2))  # thin block separators
 
 
 def _strongest_hidden(att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]],
