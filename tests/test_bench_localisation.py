@@ -38,3 +38,30 @@ def test_lesion_split_is_exact_and_summarised(tmp_path: Path) -> None:
     assert s["dlogit_grows_with_size"].endswith("of 1")
     assert np.isfinite(s["control_max_abs_dp"])
     assert len(bench.lesion_set()) == 56
+
+
+def test_design_rule_reads_study_and_localisation_runs(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("localisation_designs", BENCH.with_name("localisation_designs.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    import json
+
+    def loc(cells: float, bias: float, path: Path) -> str:
+        summary = {"cells_share_mean": cells, "cells_share_median": cells, "bias_share_mean": bias,
+                   "abs_cells_share_mean": 0.5, "dlogit_grows_with_size": "18 of 18", "control_max_abs_dp": 0.001}
+        real = {"sttc_st_t_share_norm_referenced": 0.9, "mi_top_lead_in_territory": {"model": 0.6}}
+        path.write_text(json.dumps({"summary": summary, "real": real}))
+        return str(path)
+
+    study = tmp_path / "results.json"
+    study.write_text(json.dumps({"runs": [{"config": mod.CANDIDATE, "val_macro_auroc": 0.93, "test_macro_auroc": 0.88}
+                                          for _ in range(3)]}))
+    out = tmp_path / "designs.md"
+    good = [loc(0.85, 0.05, tmp_path / f"c{i}.json") for i in range(3)]
+    mod.main(["--study", str(study), "--default", loc(0.5, 0.2, tmp_path / "d.json"), "--candidate", *good,
+              "--out", str(out)])
+    assert "adopt the candidate" in out.read_text()
+    bad = [loc(0.85, 0.25, tmp_path / f"b{i}.json") for i in range(3)]
+    mod.main(["--study", str(study), "--default", str(tmp_path / "d.json"), "--candidate", *bad, "--out", str(out)])
+    text = out.read_text()
+    assert "the shipped default stays" in text and "bias share <= 0.10: not met" in text
