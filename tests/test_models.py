@@ -258,3 +258,17 @@ def test_xresnet1d101_size() -> None:
     assert sum(len(stage) for stage in model.stages) == 33
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 12, 250)).logits.shape == (1, 71)
+
+
+def test_dual_view_linear_on_x_with_static_bias() -> None:
+    """imn-1d-dual-x-static: exact on the input as given, and the bias does not depend on the input at all."""
+    torch.manual_seed(0)
+    model = create_model("imn-1d-dual-x-static", num_classes=3).eval()
+    x = torch.randn(2, 12, 250)
+    with torch.no_grad():
+        out = model(x)
+        shifted = model(x + 0.5)  # a baseline shift moves every lead's mean
+    assert torch.allclose(out.logits, (out.weights * x[:, None]).sum((-2, -1)) + out.bias, atol=1e-5)
+    assert torch.allclose(out.bias, shifted.bias) and torch.allclose(out.bias[0], out.bias[1])
+    with pytest.raises(ConfigError, match="linear_view"):
+        create_model("imn-1d-dual", num_classes=3, linear_view="y")

@@ -17,6 +17,7 @@ import torch
 from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
 from ecgimn.errors import CheckpointError, ConfigError, InputError
+from ecgimn.explain.waves import Beats, WaveDecomposition, decompose, delineate_beats
 from ecgimn.io.signal import resample_array
 from ecgimn.models.inference import build_engine
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -41,6 +42,41 @@ class Explanation:
     bias_mv: np.ndarray  # (N, K)
     fs: float
     notes: list[str] = field(default_factory=list)
+    _beats: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def beats(self, record: int = 0, method: str = "neurokit") -> Beats:
+        """Delineated beats of record ``record`` (cached; see :mod:`ecgimn.explain.waves`)."""
+        if not 0 <= record < len(self.inputs):
+            raise ConfigError(f"record {record} out of range for {len(self.inputs)} record(s)")
+        key = (record, method)
+        if key not in self._beats:
+            self._beats[key] = delineate_beats(self.inputs[record], self.fs, method=method)
+        return self._beats[key]
+
+    def waves(
+        self, k: int | str, record: int = 0, *, reference: np.ndarray | None = None, reference_name: str = "reference"
+    ) -> WaveDecomposition:
+        """Class ``k`` (index or name) of record ``record`` split exactly into lead x wave + bias.
+
+        ``reference`` (12, L) in mV (e.g. :func:`ecgimn.explain.waves.reference_record` of a mean NORM beat)
+        gives the referenced split ``sum(weights_mv * (x - reference)) + (bias_mv + sum(weights_mv * reference))``,
+        exact as well.
+        """
+        ki = self.class_index(k) if isinstance(k, str) else int(k)
+        if not 0 <= ki < len(self.class_names):
+            raise ConfigError(f"class index {ki} out of range for {len(self.class_names)} classes")
+        beats = self.beats(record)
+        logit, p = float(self.logits[record, ki]), float(self.probabilities[record, ki])
+        if reference is None:
+            a, b, ref = self.attribution[record, ki], float(self.bias[record, ki]), None
+        else:
+            r = np.asarray(reference, dtype=np.float64)
+            if r.shape != self.inputs[record].shape:
+                raise InputError(f"reference must have the record's shape {self.inputs[record].shape}, got {r.shape}")
+            w = self.weights_mv[record, ki].astype(np.float64)
+            a = w * (self.inputs[record].astype(np.float64) - r)
+            b, ref = logit - float(a.sum()), reference_name
+        return decompose(a, b, logit, beats, self.class_names[ki], p, reference=ref)
 
     def class_index(self, name: str) -> int:
         """Index of a class by name (case-insensitive); unknown names list the valid ones."""

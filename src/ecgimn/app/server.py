@@ -596,6 +596,7 @@ class _Service:
             "explained": ev["class"],
             "options": vars(opts),
             "evidence": {k: ev[k] for k in keep},
+            "waves": report["waves"]["classes"].get(ev["class"]),
             "urls": {
                 "png": "/api/figure?" + urlencode({**query, "fmt": "png"}),
                 "heatmap": "/api/figure?" + urlencode({**query, "fmt": "png", "kind": "heatmap"}),

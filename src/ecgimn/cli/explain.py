@@ -369,6 +369,9 @@ def format_result(res: FileResult) -> str:
                 f"{s['lead']} {s['start_s']:.2f}-{s['end_s']:.2f} s {s['evidence']:+.2f}" for s in ex[key]
             )
             lines.append(f"    evidence {label + ':':9s}{segs or 'none'}")
+        wave = (r.get("waves") or {}).get("classes", {}).get(ex["class"])
+        if wave:
+            lines.append(f"    by wave: {wave['summary']}")
     if checks["flat_or_missing_leads"]:
         lines.append(f"  flat or missing leads (kept as zeros): {', '.join(checks['flat_or_missing_leads'])}")
     for note in checks["notes"]:

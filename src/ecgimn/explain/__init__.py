@@ -24,6 +24,7 @@ from ecgimn.explain.faithfulness import (
 )
 from ecgimn.explain.localisation import EXPECTED_WINDOW, WaveMasks, delineate, evidence_fraction
 from ecgimn.explain.posthoc import METHODS, LogitModel, attribute
+from ecgimn.explain.waves import WAVES, Beats, WaveDecomposition, decompose, delineate_beats, wave_table
 
 __all__ = [
     "ClassEvidence",
@@ -52,4 +53,11 @@ __all__ = [
     "rank_cells",
     "rank_correlation",
     "zero_mv_fill",
+    # exact lead x wave decomposition
+    "WAVES",
+    "Beats",
+    "WaveDecomposition",
+    "decompose",
+    "delineate_beats",
+    "wave_table",
 ]

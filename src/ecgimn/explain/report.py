@@ -9,6 +9,7 @@ from typing import Any
 from ecgimn import __version__
 from ecgimn.errors import InputError
 from ecgimn.explain.evidence import ClassEvidence, explain_record, to_report
+from ecgimn.explain.waves import WaveDecomposition, waves_report
 from ecgimn.io.recording import Recording
 
 #: Prefix of the titles of synthetic recordings (``ecgimn.io.synthetic_ecg`` marks them with a ``SYNTHETIC`` note).
@@ -26,6 +27,11 @@ class RecordExplanation:
     model_source: str
 
     @property
+    def waves(self) -> list[WaveDecomposition]:
+        """Lead x wave split of every explained class (exact; delineated once per record)."""
+        return [self.explanation.waves(ev.class_name) for ev in self.evidence]
+
+    @property
     def synthetic(self) -> bool:
         """True for a simulated recording (``synthetic_ecg``): titles and the report say so."""
         return any(str(n).startswith("SYNTHETIC") for n in self.recording.notes)
@@ -38,7 +44,7 @@ class RecordExplanation:
         return f"{label}{self.recording.record_id} | predicted: {', '.join(predicted) or 'none ≥ 0.5'}"
 
     def report(self) -> dict[str, Any]:
-        """JSON-ready: probabilities, lead shares, top segments (seconds), model, input checks."""
+        """JSON-ready: probabilities, lead shares, top segments (seconds), lead x wave tables, model, input checks."""
         ex = self.explanation
         rec = self.recording
         return {
@@ -55,6 +61,7 @@ class RecordExplanation:
                 "notes": list(rec.notes) + list(ex.notes),
             },
             "explanations": [to_report(ev) for ev in self.evidence],
+            "waves": waves_report(self.waves),
             "units": "evidence in logit units: sum over leads and time of W * x_std plus bias equals the logit",
         }
 
@@ -131,13 +138,14 @@ def render(
     signal = result.explanation.inputs[0]
     fs = result.explanation.fs
     evidence = {ev.class_name: ev for ev in result.evidence}
+    waves = {w.class_name: w for w in result.waves}
     label = "SYNTHETIC " if result.synthetic else ""
     paths = []
     for name, kind, path in figure_paths(result, out_dir, formats=formats, heatmap=heatmap, stem=stem):
         ev = evidence[name]
         if kind == "ecg":
             title = f"{result.title} | explained: {ev.class_name} (p = {ev.probability:.2f})"
-            fig = plot_class_evidence(signal, ev, title=title, layout=layout)
+            fig = plot_class_evidence(signal, ev, title=title, layout=layout, waves=waves[name])
         else:
             fig = plot_evidence_heatmap(ev.attribution, fs, title=f"{label}{stem}: evidence for {ev.class_name}")
         paths.append(save_figure(fig, path))

@@ -301,6 +301,10 @@ class IMN(nn.Module):
             and the generated linear model acts on the z-scored window. W and b are returned in the input's units
             (``W / sd`` and ``b - sum(W * mu / sd)``), so ``logits == sum(W * x) + b`` still holds for the input
             ``x``. Meant for training-set normalisation, where the input keeps the absolute amplitudes.
+        linear_view: with ``dual_view``, the view the linear model acts on: ``"z"`` (above) or ``"x"`` (the input
+            as given: W and b are used as generated, no division by the window's per-lead sd and no
+            ``sum(W * mu / sd)`` term in the bias, so a change in one place of a lead does not rescale that lead's
+            whole W nor move the bias through the lead's mean).
         weight_scale: fixed multiplier on the generated maps; ``None`` -> ``1/sqrt(num_leads * 1000)``, which keeps
             the initial logits O(1) at 10 s / 100 Hz (a plain sum of 12*L random terms is O(sqrt(12 L))). The scaled
             W is the one returned, so the identity stays exact.
@@ -333,6 +337,7 @@ class IMN(nn.Module):
         bias: str = "dynamic",
         dropout: float = 0.2,
         dual_view: bool = False,
+        linear_view: str = "z",
         weight_scale: float | None = None,
     ) -> None:
         super().__init__()
@@ -341,6 +346,9 @@ class IMN(nn.Module):
         self.num_classes, self.num_leads = num_classes, num_leads
         self.config: dict = {}
         self.dual_view = bool(dual_view)
+        if linear_view not in ("z", "x"):
+            raise ConfigError(f"linear_view must be 'z' or 'x', got {linear_view!r}")
+        self.linear_view = linear_view
         self.encoder = Encoder(
             encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout,
             2 if dual_view else 1,
@@ -409,7 +417,8 @@ class IMN(nn.Module):
         if self.weight_resolution > 1:
             w = w.repeat_interleave(self.weight_resolution, dim=-1)
         w = w[..., :L].reshape(B, self.num_classes, C, L)
-        return w, self.bias_generator(latent), affine
+        # the linear model acts on the z-scored view only with linear_view 'z'; with 'x' on the input as given
+        return w, self.bias_generator(latent), (affine if self.linear_view == "z" else None)
 
     @staticmethod
     def to_input_units(
@@ -481,6 +490,13 @@ register_model(
     interpretable=True,
     description="imn-1d reading each window z-scored and in its own units; linear in the z-scored window",
     **{**_ONE_D, "dual_view": True},
+)
+register_model(
+    "imn-1d-dual-x-static",
+    IMN,
+    interpretable=True,
+    description="imn-1d-dual whose linear model acts on the input as given (not the z-scored window), static bias",
+    **{**_ONE_D, "dual_view": True, "linear_view": "x", "bias": "static"},
 )
 register_model(
     "imn-1d-coarse",

@@ -184,8 +184,10 @@ class InferenceEngine(nn.Module):
         self.interpretable = all(isinstance(m, IMN) for m in members)
         self.num_classes = int(getattr(model, "num_classes", 0))
         self.num_leads = int(getattr(model, "num_leads", 12))
-        # members whose dual view is the same share one change of units (mu, sd depend only on the input)
-        self._shared_affine = self.interpretable and len({m.dual_view for m in members}) == 1
+        # members whose dual view and linear view are the same share one change of units (mu, sd depend only
+        # on the input)
+        views = {(m.dual_view, getattr(m, "linear_view", "z")) for m in members}
+        self._shared_affine = self.interpretable and len(views) == 1
         self.autocast = autocast
         self.eval()
 

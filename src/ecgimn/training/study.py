@@ -84,6 +84,10 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     # per-lead z-scored view for the encoder; the IMN's linear model acts on the z-scored view. Both sides.
     "imn-1d-dual-aug-global-crop": {"model": "imn-1d-dual", "crop_seconds": 2.5, "augment": True,
                                     "standardize": "global"},
+    # localisation candidate (docs/results/localisation-plan.md): the same encoder, the linear model on the input
+    # as given (no per-window z-score in the read-out) and a static bias; its twin is blackbox-1d-dual-aug-global-crop
+    "imn-1d-dual-x-static-aug-global-crop": {"model": "imn-1d-dual-x-static", "crop_seconds": 2.5,
+                                             "augment": True, "standardize": "global"},
     "blackbox-1d-dual-aug-global-crop": {"model": "blackbox-1d-dual", "crop_seconds": 2.5, "augment": True,
                                          "standardize": "global"},
     "xresnet1d101": {"model": "xresnet1d101"},

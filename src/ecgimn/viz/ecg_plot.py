@@ -178,6 +178,7 @@ def plot_ecg_evidence(
     smooth_s: float = 0.0,
     row_mv: float | None = None,
     cmap: str = EVIDENCE_CMAP,
+    waves: Any = None,
 ) -> Figure:
     """A 12-lead ECG on standard paper (25 mm/s, 10 mm/mV) with the signed evidence as a colour overlay.
 
@@ -197,6 +198,10 @@ def plot_ecg_evidence(
         smooth_s: moving-average width for the *display* of the overlay only (0 = exact per-sample).
         row_mv: height of one row in mV (default: from the signal amplitude, a multiple of 0.5 mV).
         cmap: diverging matplotlib colour map name.
+        waves: an :class:`ecgimn.explain.waves.WaveDecomposition` of the same record and class: adds a strip
+            under every trace with each wave of each beat as one block coloured by its summed evidence (an ST
+            segment reads as one block), a lead x wave table beside the ECG, and (3x4) says when the strongest
+            wave-level evidence lies outside the time shown for its lead.
 
     Traces are drawn around their median (baseline offset removed); amplitudes are unchanged.
     """
@@ -234,7 +239,9 @@ def plot_ecg_evidence(
     grid_w = (t_end + _PAD_S) * PAPER_SPEED_MM_S
     grid_h = y_top * GAIN_MM_MV
     left, gap, bar_w, right = 6.0, 14.0, 42.0, 6.0
-    bottom, top = 26.0, (14.0 if title else 6.0)
+    table_w = 78.0 if waves is not None else 0.0
+    right += table_w + (12.0 if waves is not None else 0.0)
+    bottom, top = (26.0 if waves is None else 36.0), (14.0 if title else 6.0)
     size = (left + grid_w + gap + bar_w + right, bottom + grid_h + top)
     fig = Figure(figsize=(size[0] / MM_PER_INCH, size[1] / MM_PER_INCH), dpi=100)
     ax = _mm_axes(fig, size, left, bottom, grid_w, grid_h, label="ecg")
@@ -280,6 +287,9 @@ def plot_ecg_evidence(
             lw=0.9,
             zorder=3,
         )
+
+    if waves is not None:
+        _draw_wave_strips(ax, att, waves.beats.labels, panels, row_bottom, row_mv, fs, cmap)
 
     # boxed top segments
     for seg, label in zip(top_segments or (), _ranks(top_segments or ())):
@@ -328,7 +338,7 @@ def plot_ecg_evidence(
     bx.set_axisbelow(True)
 
     # colour bar + caption under the grid
-    cax = _mm_axes(fig, size, left + 2.0, 13.0, 70.0, 3.0, label="colorbar")
+    cax = _mm_axes(fig, size, left + 2.0, bottom - 13.0, 70.0, 3.0, label="colorbar")
     extend = "both" if np.nanmax(np.abs(shown)) > norm.vmax * 1.0001 else "neither"
     cb = fig.colorbar(
         ScalarMappable(norm=norm, cmap=over_cmap), cax=cax, orientation="horizontal", extend=extend
@@ -375,7 +385,14 @@ def plot_ecg_evidence(
                 cap += f"\nstrongest windows {name}: " + "    ".join(chosen)
         if any(i.endswith("*") for i in items):
             cap += "\n* outside the time window this layout shows for that lead (see the 12x1 layout)"
-    fig.text((left + 80.0) / size[0], 18.0 / size[1], cap, fontsize=7.5, va="top", ha="left", linespacing=1.6)
+    if waves is not None:
+        _draw_wave_table(fig, size, left + grid_w + gap + bar_w + 12.0, bottom, table_w, grid_h, waves, cmap)
+        cap += "\nstrip under each trace: each wave of each beat as one block (its summed evidence)"
+        cap += "; table: evidence per lead x wave, cells + bias = logit"
+        hidden = _strongest_hidden(att, waves.beats.labels, panels, fs)
+        if hidden:
+            cap += "\n" + hidden
+    fig.text((left + 80.0) / size[0], (bottom - 8.0) / size[1], cap, fontsize=7.5, va="top", ha="left", linespacing=1.6)
     if title:
         fig.text(
             left / size[0], 1 - 4.0 / size[1], title, fontsize=11, fontweight="bold", va="top", ha="left"
@@ -383,8 +400,90 @@ def plot_ecg_evidence(
     return fig
 
 
+def _runs(labels: np.ndarray, i0: int, i1: int) -> list[tuple[int, int, int]]:
+    """Contiguous runs ``(start, end, label)`` of ``labels[i0:i1]`` (absolute sample indices)."""
+    lab = np.asarray(labels[i0:i1])
+    if not len(lab):
+        return []
+    cut = np.flatnonzero(np.diff(lab)) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [len(lab)]])
+    return [(i0 + int(a), i0 + int(b), int(lab[a])) for a, b in zip(starts, ends)]
+
+
+def _draw_wave_strips(
+    ax: Any, att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]],
+    row_bottom: Sequence[float], row_mv: float, fs: float, cmap: str,
+) -> None:
+    """A strip under each trace: every wave run coloured by its summed evidence (one block per wave)."""
+    blocks = np.zeros_like(att, dtype=np.float64)
+    for a, b, _ in _runs(labels, 0, att.shape[1]):
+        blocks[:, a:b] = att[:, a:b].sum(axis=1, keepdims=True)
+    shown = np.concatenate([blocks[lead, i0:i1] for lead, i0, i1, _ in panels])
+    if not shown.size:
+        return
+    norm = symmetric_norm(shown, percentile=99.0)
+    colours = evidence_cmap(cmap, alpha=0.95, gamma=0.6)
+    h = 0.16 * row_mv
+    seps = []
+    for lead, i0, i1, r in panels:
+        y0 = row_bottom[r] + 0.02
+        ax.imshow(blocks[lead, i0:i1][None, :], extent=((i0 - 0.5) / fs, (i1 - 0.5) / fs, y0, y0 + h),
+                  cmap=colours, norm=norm, aspect="auto", interpolation="nearest", origin="lower", zorder=2)
+        seps += [[((a - 0.5) / fs, y0), ((a - 0.5) / fs, y0 + h)] for a, _, _ in _runs(labels, i0, i1)[1:]]
+    ax.add_collection(LineCollection(seps, colors="0.6", linewidths=0.2, zorder=2))  # thin block separators
+
+
+def _strongest_hidden(att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]],
+                      fs: float) -> str:
+    """A caption line when the strongest single wave run (any lead) lies outside the time its lead shows."""
+    from ecgimn.explain.waves import WAVES
+
+    best = None
+    for lead in range(att.shape[0]):
+        for a, b, w in _runs(labels, 0, att.shape[1]):
+            v = float(att[lead, a:b].sum())
+            if best is None or abs(v) > abs(best[3]):
+                best = (lead, a, b, v, w)
+    if best is None:
+        return ""
+    lead, a, b, v, w = best
+    if any(p[0] == lead and p[1] < b and a < p[2] for p in panels):
+        return ""
+    shown = [(p[1] / fs, p[2] / fs) for p in panels if p[0] == lead]
+    where = ", ".join(f"{s0:.1f}\u2013{s1:.1f} s" for s0, s1 in shown)
+    return (f"strongest wave-level evidence: {WAVES[w]} in {LEADS[lead]} at {a / fs:.2f}\u2013{b / fs:.2f} s "
+            f"({_fmt(v, 2)}), outside the {where} shown for {LEADS[lead]} (see the 12x1 layout)")
+
+
+def _draw_wave_table(fig: Figure, size: tuple[float, float], x: float, y: float, w: float, h: float,
+                     waves: Any, cmap: str) -> None:
+    """The lead x wave table (evidence per cell, numbers printed) as a coloured grid."""
+    from matplotlib import colormaps
+
+    from ecgimn.explain.waves import WAVES
+
+    t = np.asarray(waves.table, dtype=np.float64)
+    keep = [i for i, name in enumerate(WAVES) if name != "unassigned" or np.any(t[:, i] != 0)]
+    t = t[:, keep]
+    tx = _mm_axes(fig, size, x, y, w, h, label="wave_table")
+    norm = symmetric_norm(t, percentile=100.0)
+    tx.imshow(t, cmap=colormaps[cmap], norm=Normalize(-norm.vmax * 1.6, norm.vmax * 1.6), aspect="auto")
+    for i in range(t.shape[0]):
+        for j in range(t.shape[1]):
+            tx.text(j, i, f"{t[i, j]:+.2f}".replace("-", MINUS), ha="center", va="center", fontsize=6)
+    names = [WAVES[i] if WAVES[i] != "unassigned" else "n/a" for i in keep]
+    tx.set_xticks(range(len(keep)), names, fontsize=7)
+    tx.xaxis.tick_top()
+    tx.set_yticks(range(t.shape[0]), list(waves.lead_names), fontsize=7)
+    ref = f" vs {waves.reference}" if waves.reference else ""
+    tx.set_xlabel(f"lead x wave{ref}; bias {_fmt(waves.bias, 2)}, logit {_fmt(waves.logit, 2)}", fontsize=7)
+    tx.tick_params(length=0)
+
+
 def plot_class_evidence(signal_mv: np.ndarray, ev: Any, *, title: str | None = None, **kwargs: Any) -> Figure:
-    """:func:`plot_ecg_evidence` for an :class:`ecgimn.explain.ClassEvidence` (boxes its top +/- segments)."""
+    """:func:`plot_ecg_evidence` for an :class:`ecgimn.explain.ClassEvidence` (boxes its top +/- segments);
+    pass ``waves=`` (its :class:`ecgimn.explain.waves.WaveDecomposition`) for the wave strips and table."""
     label = kwargs.pop("evidence_label", f"evidence for {ev.class_name} (logit units)")
     return plot_ecg_evidence(
         signal_mv,

@@ -322,9 +322,38 @@ function show(data) {
     tr.appendChild(td);
     segBody.appendChild(tr);
   }
+  showWaves(data.waves);
   $("seg-hint").textContent =
     `Strongest ${data.options.window_s} s windows (stride ${data.options.stride_s} s), at most ` +
     `${data.options.top_k} for and ${data.options.top_k} against; overlapping windows of one lead are not repeated.`;
+}
+
+// lead x wave table of the explained class (report["waves"]), cells shaded by sign and size
+function showWaves(w) {
+  const table = $("wave-table");
+  table.tHead.replaceChildren();
+  table.tBodies[0].replaceChildren();
+  $("wave-summary").textContent = w ? w.summary : "no wave-level decomposition for this record";
+  if (!w) return;
+  const leads = Object.keys(w.table);
+  const waves = Object.keys(w.table[leads[0]]).filter(
+    (name) => name !== "unassigned" || leads.some((l) => w.table[l][name] !== 0));
+  const head = el("tr");
+  head.appendChild(el("th", "lead"));
+  waves.forEach((name) => head.appendChild(el("th", name, "num")));
+  table.tHead.appendChild(head);
+  const maxAbs = Math.max(1e-12, ...leads.flatMap((l) => waves.map((n) => Math.abs(w.table[l][n]))));
+  for (const lead of leads) {
+    const tr = el("tr");
+    tr.appendChild(el("td", lead, "lead"));
+    for (const name of waves) {
+      const v = w.table[lead][name];
+      const td = el("td", fmtE(v), "num " + (v >= 0 ? "for" : "against"));
+      td.style.setProperty("--strength", (Math.abs(v) / maxAbs).toFixed(3));
+      tr.appendChild(td);
+    }
+    table.tBodies[0].appendChild(tr);
+  }
 }
 
 async function onFigureError() {
