@@ -15,6 +15,7 @@ import numpy as np
 
 from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
+from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.errors import CheckpointError, ConfigError, InputError
 from ecgimn.io.signal import resample_array
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -81,6 +82,8 @@ class Predictor:
         self.stride: int = int(checkpoint.get("stride_samples", self.window))
         self.standardizer = Standardizer.from_dict(checkpoint["standardizer"])
         self.interpretable = bool(checkpoint.get("interpretable", getattr(self.model, "interpretable", False)))
+        #: baseline removal applied before standardisation (``None``: none; see :mod:`ecgimn.data.baseline`)
+        self.baseline: str | None = baseline_method(checkpoint)
 
     @property
     def name(self) -> str:
@@ -110,6 +113,10 @@ class Predictor:
             raise InputError(
                 f"record is {x.shape[-1] / self.fs:.2f} s long; this model needs at least {self.min_seconds:.2f} s"
             )
+        if self.baseline is not None:
+            x = remove_baseline(x, self.fs, self.baseline)
+            notes.append(f"baseline removed ({self.baseline} filter) before the model; inputs and evidence refer "
+                         "to the filtered signal")
         if x.shape[-1] > self.window:
             notes.append(
                 f"{x.shape[-1] / self.fs:.2f} s record explained with sliding {self.window / self.fs:g} s windows "
