@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgimn.constants import LEADS as _LEADS
 from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
 from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.errors import CheckpointError, ConfigError, InputError
+from ecgimn.io.quality import InputCheck, amplitude_findings, assess, finalize, magnitude_finding
 from ecgimn.io.signal import resample_array
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
 from ecgimn.training.predict import predict, resolve_device
@@ -40,6 +42,8 @@ class Explanation:
     bias_mv: np.ndarray  # (N, K)
     fs: float
     notes: list[str] = field(default_factory=list)
+    #: one :class:`ecgimn.io.quality.InputCheck` per record (status ok / warning / refused-but-overridden)
+    input_check: list[InputCheck] | None = None
 
     def class_index(self, name: str) -> int:
         """Index of a class by name (case-insensitive); unknown names list the valid ones."""
@@ -94,12 +98,42 @@ class Predictor:
         """Shortest record the model accepts (its input window)."""
         return self.window / self.fs
 
-    def _prepare(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, list[str]]:
-        x = np.asarray(x, dtype=np.float32)
+    def check_inputs(self, x: np.ndarray, fs: float, *, allow_implausible: bool = False,
+                     full: bool = True) -> list[InputCheck]:
+        """The input check (:mod:`ecgimn.io.quality`) of each record of ``x`` ((12, L) or (N, 12, L) mV).
+
+        Raises :class:`InputError` naming the record when one is refused (implausible units, ADC counts, values
+        beyond any ECG) unless ``allow_implausible``. ``full=False`` runs only the checks that can refuse.
+        """
+        x = np.asarray(x)
         if x.ndim == 2:
             x = x[None]
         if x.ndim != 3 or x.shape[1] != N_LEADS:
             raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        checks = []
+        for i, rec in enumerate(x):
+            if full:
+                check = assess(rec, fs, allow_implausible=allow_implausible)
+            else:
+                big = magnitude_finding(rec)
+                found = [big] if big else amplitude_findings(np.asarray(rec, np.float64), list(_LEADS), {})
+                check = finalize(found, allow_implausible=allow_implausible)
+            if check.status == "refused":
+                where = f"record {i}: " if len(x) > 1 else ""
+                raise InputError(f"{where}{check.error_message()}")
+            checks.append(check)
+        return checks
+
+    def _prepare(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, list[str]]:
+        x = np.asarray(x)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[1] != N_LEADS:
+            raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        big = magnitude_finding(x)
+        if big is not None:  # before the float32 cast, which would overflow
+            raise InputError(big.message)
+        x = np.asarray(x, dtype=np.float32)
         if not np.isfinite(x).all():
             raise InputError(
                 f"input has {int((~np.isfinite(x)).sum())} NaN/inf values; read files with ecgimn.io.read_ecg "
@@ -124,13 +158,20 @@ class Predictor:
             )
         return x, notes
 
-    def explain(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> Explanation:
-        """Probabilities, logits and the exact linear model (W, b) the network wrote for each record."""
+    def explain(self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *, allow_implausible: bool = False,
+                check: bool = True) -> Explanation:
+        """Probabilities, logits and the exact linear model (W, b) the network wrote for each record.
+
+        Every record first goes through the input check (:meth:`check_inputs`; its result is
+        ``Explanation.input_check``); implausible inputs are refused unless ``allow_implausible``.
+        ``check=False`` skips it (for callers that checked already).
+        """
         if not self.interpretable:
             raise CheckpointError(
                 f"{self.source}: model {self.name!r} is a black box with no exact explanation; use predict() "
                 "or a post-hoc explainer from ecgimn.explain"
             )
+        checks = self.check_inputs(x, fs, allow_implausible=allow_implausible) if check else None
         x, notes = self._prepare(x, fs)
         mu, sigma = self.standardizer.affine(x)
         x_std = ((x - mu) / sigma).astype(np.float32)
@@ -145,11 +186,13 @@ class Predictor:
             class_names=self.class_names, probabilities=1.0 / (1.0 + np.exp(-logits_a)), logits=logits_a,
             weights=w, bias=b, attribution=w * x_std[:, None], inputs=x, inputs_std=x_std,
             weights_mv=weights_mv.astype(np.float32), bias_mv=bias_mv.astype(np.float32), fs=float(self.fs),
-            notes=notes,
+            notes=notes, input_check=checks,
         )
 
-    def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities (N, K) for any model, interpretable or not."""
+    def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *,
+                      allow_implausible: bool = False) -> np.ndarray:
+        """Class probabilities (N, K) for any model, interpretable or not (implausible units are refused)."""
+        self.check_inputs(x, fs, allow_implausible=allow_implausible, full=False)
         x, _ = self._prepare(x, fs)
         x_std = self.standardizer.transform(x).astype(np.float32)
         logits = predict(self.model, x_std, window=self.window, stride=self.stride, batch_size=batch_size,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgimn.constants import N_LEADS
+from ecgimn.constants import LEADS, N_LEADS
 from ecgimn.errors import InputError
 from ecgimn.io.leads import canonical_lead, match_leads
 from ecgimn.io.recording import Recording
@@ -49,6 +49,7 @@ class _Raw:
     fs: list[float | None] = field(default_factory=list)  # per channel; empty = unknown
     units: list[str | None] = field(default_factory=list)  # per channel; empty = unknown
     notes: list[str] = field(default_factory=list)
+    gain_missing: list[bool] = field(default_factory=list)  # per channel: no ADC gain in the file's header
 
 
 def read_ecg(
@@ -133,7 +134,19 @@ def _read_wfdb(p: Path, src: str) -> _Raw:
         raise InputError(f"{src}: WFDB record {rec.name} has no signals")
     n = r.p_signal.shape[1]
     names = list(r.sig_name) if r.sig_name and any(r.sig_name) else None
-    return _Raw(list(r.p_signal.T), names=names, fs=[float(r.fs)] * n, units=list(r.units or [None] * n))
+    return _Raw(list(r.p_signal.T), names=names, fs=[float(r.fs)] * n, units=list(r.units or [None] * n),
+                gain_missing=_wfdb_gain_missing(header, n))
+
+
+def _wfdb_gain_missing(header: Path, n: int) -> list[bool]:
+    """Per signal line: True when the header gives no ADC gain (absent or 0; readers then assume 200/mV)."""
+    lines = [ln for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")]
+    out = []
+    for line in lines[1 : n + 1]:
+        tokens = line.split()
+        gain = re.match(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", tokens[2]) if len(tokens) > 2 else None
+        out.append(gain is None or float(gain.group()) == 0.0)
+    return out
 
 
 def _read_edf(p: Path, src: str) -> _Raw:
@@ -453,6 +466,9 @@ def _finalize(
             notes.append(warning)
 
     signal, flat, clean_notes = clean_signal(x, rate, source=src)
+    hints = {}
+    if raw.gain_missing and any(raw.gain_missing[i] for i in idx):
+        hints["adc_gain_missing"] = [LEADS[k] for k, i in enumerate(idx) if raw.gain_missing[i]]
     return Recording(
-        signal, rate, record_id=record_id, source=src, notes=notes + clean_notes, flat_leads=flat
+        signal, rate, record_id=record_id, source=src, notes=notes + clean_notes, flat_leads=flat, hints=hints
     )

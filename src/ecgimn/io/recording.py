@@ -22,6 +22,8 @@ class Recording:
         source: where it came from (path or description).
         notes: human-readable input checks and conversions applied (resampling, unit scaling, lead mapping).
         flat_leads: indices of leads that are flat / all-NaN (kept, marked; see ``ecgimn.io``).
+        hints: facts the reader found in the file that the signal cannot show, for the input check
+            (:mod:`ecgimn.io.quality`), e.g. ``{"adc_gain_missing": ["I", ...]}``.
     """
 
     signal: np.ndarray
@@ -31,6 +33,7 @@ class Recording:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     flat_leads: list[int] = field(default_factory=list)
+    hints: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sig = np.asarray(self.signal, dtype=np.float32)
