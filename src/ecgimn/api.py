@@ -53,6 +53,12 @@ class Explanation:
         return lookup[name.lower()]
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow warnings for large |z|."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 def resolve_model_path(name_or_path: str | Path) -> Path:
     """A checkpoint path, or the name of a bundled model (``default`` -> ``ecgimn/pretrained/default.pt``)."""
     path = Path(name_or_path)
@@ -183,7 +189,7 @@ class Predictor:
         weights_mv = w / sigma_b
         bias_mv = b - (w * mu_b / sigma_b).sum((-2, -1))
         return Explanation(
-            class_names=self.class_names, probabilities=1.0 / (1.0 + np.exp(-logits_a)), logits=logits_a,
+            class_names=self.class_names, probabilities=_sigmoid(logits_a), logits=logits_a,
             weights=w, bias=b, attribution=w * x_std[:, None], inputs=x, inputs_std=x_std,
             weights_mv=weights_mv.astype(np.float32), bias_mv=bias_mv.astype(np.float32), fs=float(self.fs),
             notes=notes, input_check=checks,
@@ -197,7 +203,7 @@ class Predictor:
         x_std = self.standardizer.transform(x).astype(np.float32)
         logits = predict(self.model, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
                          device=self.device)["logits"]
-        return 1.0 / (1.0 + np.exp(-logits))
+        return _sigmoid(logits)
 
 def load(name_or_path: str | Path = "default", device: str | None = None) -> Predictor:
     """Load a checkpoint file or a bundled model by name (``default``)."""
