@@ -4,6 +4,10 @@
 The model sees standardised input ``x_std = (x - mu) / sigma``; its decision is exactly linear in it:
 ``logit = sum(W * x_std) + b``. The same decision written in millivolts is
 ``logit = sum(weights_mv * x) + bias_mv`` with ``weights_mv = W / sigma`` and ``bias_mv = b - sum(W * mu / sigma)``.
+
+Before that, every record passes the input check (:mod:`ecgimn.io.quality`; implausible units are refused unless
+``allow_implausible=True``) and, for checkpoints that record one, the baseline filter (:mod:`ecgimn.data.baseline`):
+``x`` above is then the filtered signal (``Explanation.inputs``), for which the decomposition is exact.
 """
 
 from __future__ import annotations

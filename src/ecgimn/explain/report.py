@@ -150,7 +150,7 @@ def render(
     signal = result.explanation.inputs[0]
     fs = result.explanation.fs
     evidence = {ev.class_name: ev for ev in result.evidence}
-    label = "SYNTHETIC " if result.synthetic else ""
+    label = f"{SYNTHETIC_LABEL} | " if result.synthetic else ""
     if result.input_check is not None and result.input_check.status != "ok":
         label = f"input: {result.input_check.summary()} | {label}"
     paths = []

@@ -172,9 +172,13 @@ def magnitude_finding(x: np.ndarray, lead_names: Sequence[str] = LEADS) -> Findi
 
 def lead_p2p(x: np.ndarray) -> np.ndarray:
     """Robust (0.5-99.5 percentile) peak-to-peak per lead, float64; NaN-safe."""
+    x = np.asarray(x, np.float64)
+    if not np.isnan(x).any():  # the fast path (nanpercentile is ~10x slower)
+        hi, lo = np.percentile(x, [99.5, 0.5], axis=-1)
+        return hi - lo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        hi, lo = np.nanpercentile(np.asarray(x, np.float64), [99.5, 0.5], axis=-1)
+        hi, lo = np.nanpercentile(x, [99.5, 0.5], axis=-1)
     return np.nan_to_num(hi - lo)
 
 
