@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DIR
 
 from ecgimn.constants import LEADS
 from ecgimn.data.baseline import check_method, remove_baseline
 from ecgimn.errors import ConfigError, InputError
 from ecgimn.io import from_array, read_ecg
 from ecgimn.io import quality as q
-
-from conftest import SHARED_DIR
 
 FS = 100
 PTBXL = SHARED_DIR / "ptbxl"
