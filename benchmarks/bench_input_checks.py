@@ -179,7 +179,10 @@ def main() -> None:
             "gain 200, no hint' is the same fault as the WFDB row but given as a bare array, where only its "
             "amplitude (5x) can tell; LA/LL reversal has no classifier (fold-9 detection below 50 % at 1 % false "
             "alarms, so it was left out) and mains interference cannot occur at 100 Hz (tested on synthetic "
-            "500 Hz signals in tests/test_quality.py).",
+            "500 Hz signals in tests/test_quality.py). The amplitude thresholds (20 mV, 0.05 mV: physiological range; 3 mV "
+            "for amplitude_large: above the 99.5th percentile, 2.56 mV, of the clean median peak-to-peak) were set "
+            "by looking at all records' clean distribution, so their false-alarm rates are in-sample; the "
+            "baseline filter's choice is in [baseline-filter.md](baseline-filter.md).",
         ]
         Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"written {args.out}")
