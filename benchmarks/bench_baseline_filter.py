@@ -101,7 +101,7 @@ def main() -> None:
             f"change of the class probabilities under a {OFFSET_MV:g} mV DC offset / a {WANDER_MV:g} mV baseline "
             "wander (0.15-0.5 Hz sinusoid, random phase, per lead).",
             "",
-            "| filter | fold-9 macro-AUROC | |dp| offset | |dp| wander |",
+            "| filter | fold-9 macro-AUROC | mean abs change, offset | mean abs change, wander |",
             "|---|---|---|---|",
             *[f"| {m} | {r['fold9_macro_auroc']:.4f} | {r['offset_mean_abs_change']:.4f} | "
               f"{r['wander_mean_abs_change']:.4f} |" for m, r in results.items()],
