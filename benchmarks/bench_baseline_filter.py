@@ -97,7 +97,7 @@ def main() -> None:
             "# Baseline filter for the bundled default (inference only)",
             "",
             f"Command: `PYTHONPATH=src python benchmarks/bench_baseline_filter.py --data ../shared/ptbxl --out "
-            f"{args.out}`. PTB-XL subset (Wagner et al., Sci Data 2020), model `{args.model}`. |dp|: mean absolute "
+            f"{args.out}`. PTB-XL subset (Wagner et al., Sci Data 2020), model `{args.model}`. Mean absolute "
             f"change of the class probabilities under a {OFFSET_MV:g} mV DC offset / a {WANDER_MV:g} mV baseline "
             "wander (0.15-0.5 Hz sinusoid, random phase, per lead).",
             "",
