@@ -200,3 +200,19 @@ def test_bundled_default_model_card_numbers_reproduce(shared_ptbxl: Path) -> Non
         assert report[key] == pytest.approx(expected[key], abs=1e-6), key
     card = (PRETRAINED_DIR / "default.md").read_text()
     assert f"**{report['macro_auroc']:.4f}**" in card
+
+
+def test_resolve_device_validates_names_and_availability() -> None:
+    import torch
+
+    from ecgimn.errors import ConfigError
+    from ecgimn.training.predict import resolve_device
+
+    assert resolve_device("cpu").type == "cpu" and resolve_device(None).type in ("cpu", "cuda")
+    assert resolve_device(" CPU ").type == "cpu"
+    for bad in ("tpu", "gpu0", "cuda:x"):
+        with pytest.raises(ConfigError, match="device"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")

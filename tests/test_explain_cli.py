@@ -360,9 +360,11 @@ def test_demo_synthetic_and_file(capsys, tmp_path, monkeypatch) -> None:
     out = tmp_path / "demo"
     rc, text, err = run(capsys, "demo", "--model", ckpt, "--out", out)
     assert rc == 0, err
-    assert text.startswith("SYNTHETIC ECG (not a real recording)") and str(out.resolve()) in text
+    first, second = text.splitlines()[:2]
+    assert first.startswith("input: ") and second.startswith("SYNTHETIC \u2014 not a physiological ECG")
+    assert str(out.resolve()) in text
     report = read_report(out, "synthetic")
-    assert report["synthetic"] is True
+    assert report["synthetic"] is True and report["input_check"]["status"] in ("ok", "warning")
     assert any(n.startswith("SYNTHETIC") for n in report["input_checks"]["notes"])
     assert report["figures"] == ["synthetic_MI_ecg.png", "synthetic_MI_heatmap.png"]
     assert all((out / f).exists() for f in report["figures"])
@@ -385,3 +387,61 @@ def test_demo_with_the_bundled_default_model(capsys, tmp_path) -> None:
     assert report["synthetic"] and report["model"]["source"] == str(path)
     for ex in report["explanations"]:
         assert abs(ex["residual"]) < 1e-4 * max(1, abs(ex["logit"]))
+
+
+# ------------------------------------------------------------------------------------------------ input check
+
+
+@pytest.mark.integration
+def test_input_check_status_refusal_and_override(capsys, ckpt, tmp_path, shared_ptbxl) -> None:
+    from ecgimn.io import quality, read_ecg
+
+    rec = read_ecg(shared_ptbxl / "records100/00000/00001_lr")
+    header = "I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6"
+
+    def write(name: str, x: np.ndarray) -> Path:
+        path = tmp_path / f"{name}.csv"
+        np.savetxt(path, x.T, delimiter=",", header=header, comments="")
+        return path
+
+    out = tmp_path / "out"
+    rc, text, err = explain(capsys, ckpt, out, write("swapped", quality.swap_limb_leads(rec.signal, "la_ra")),
+                            *FAST, "--units", "mV", "--fs", FS)
+    assert rc == 0, err
+    assert text.splitlines()[0] == "input: WARNING possible LA/RA reversal"
+    report = read_report(out, "swapped")
+    assert report["input_check"]["status"] == "warning"
+    assert report["input_check"]["findings"][0]["code"] == "lead_reversal_la_ra"
+
+    uv = write("uv", rec.signal * 1000)
+    rc, _, err = explain(capsys, ckpt, out, uv, *FAST, "--units", "mV", "--fs", FS)
+    assert_one_line_error(rc, err, "uv.csv", "input refused", "--units uV", "--allow-implausible")
+    rc, text, err = explain(capsys, ckpt, out, uv, *FAST, "--units", "mV", "--fs", FS, "--allow-implausible")
+    assert rc == 0, err
+    assert text.startswith("input: WARNING (overridden) units")
+    assert read_report(out, "uv")["input_check"]["overridden"] is True
+
+    huge = rec.signal.astype(np.float64)
+    huge[3, 5] = 3e38
+    rc, _, err = explain(capsys, ckpt, out, write("huge", huge), *FAST, "--fs", FS, "--allow-implausible")
+    assert_one_line_error(rc, err, "huge.csv", "magnitude")
+
+
+def test_bad_device_and_missing_file_fail_before_the_model(capsys, ckpt, tmp_path, monkeypatch) -> None:
+    import ecgimn
+
+    rc, _, err = run(capsys, "explain", tmp_path / "missing.csv", "--model", ckpt, "--device", "tpu")
+    assert_one_line_error(rc, err, "missing.csv", "file not found")
+    np.save(tmp_path / "x.npy", ecg_like(FS * 10))
+    rc, _, err = run(capsys, "explain", tmp_path / "x.npy", "--fs", FS, "--model", ckpt, "--device", "tpu")
+    assert_one_line_error(rc, err, "unknown device 'tpu'")
+    if not torch.cuda.is_available():
+        rc, _, err = run(capsys, "explain", tmp_path / "x.npy", "--fs", FS, "--model", ckpt, "--device", "cuda")
+        assert_one_line_error(rc, err, "CUDA is not available")
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was validated")
+
+    monkeypatch.setattr(ecgimn, "load", no_model)
+    rc, _, err = run(capsys, "explain", tmp_path / "missing.csv", "--model", ckpt)
+    assert_one_line_error(rc, err, "file not found")

@@ -459,3 +459,20 @@ def test_data_on_device_gives_the_same_run_and_bf16_autocast_trains(synthetic_pt
     assert np.isfinite(history[0]["train_loss"])
     with pytest.raises(ConfigError, match="precision"):
         _config(synthetic_ptbxl, tmp_path / "d", precision="fp8").validate()
+def test_baseline_option_is_trained_recorded_and_applied(synthetic_ptbxl, tmp_path):
+    from ecgimn.api import Predictor
+    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+
+    with pytest.raises(ConfigError, match="baseline"):
+        _config(synthetic_ptbxl, tmp_path / "bad", baseline="wavelet").validate()
+    train(_config(synthetic_ptbxl, tmp_path / "hp", epochs=1, baseline="highpass"))
+    ckpt = load_checkpoint(tmp_path / "hp" / "best.pt")
+    assert ckpt["preprocess"] == {"baseline": "highpass"} and ckpt["train_config"]["baseline"] == "highpass"
+    predictor = Predictor(ckpt, device="cpu")
+    assert predictor.baseline == "highpass"
+    x = np.random.default_rng(2).standard_normal((2, 12, 1000)).astype(np.float32) * 0.3
+    np.testing.assert_allclose(predictor.predict_proba(x + 5.0), predictor.predict_proba(x), atol=1e-4)
+    assert evaluate_checkpoint(tmp_path / "hp" / "best.pt", synthetic_ptbxl, progress=False)["n_records"] > 0
+    old = load_checkpoint(tmp_path / "hp" / "best.pt")
+    del old["preprocess"]
+    assert Predictor(old, device="cpu").baseline is None  # checkpoints without the option keep their behaviour

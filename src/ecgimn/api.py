@@ -4,6 +4,10 @@
 The model sees standardised input ``x_std = (x - mu) / sigma``; its decision is exactly linear in it:
 ``logit = sum(W * x_std) + b``. The same decision written in millivolts is
 ``logit = sum(weights_mv * x) + bias_mv`` with ``weights_mv = W / sigma`` and ``bias_mv = b - sum(W * mu / sigma)``.
+
+Before that, every record passes the input check (:mod:`ecgimn.io.quality`; implausible units are refused unless
+``allow_implausible=True``) and, for checkpoints that record one, the baseline filter (:mod:`ecgimn.data.baseline`):
+``x`` above is then the filtered signal (``Explanation.inputs``), for which the decomposition is exact.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ecgimn.constants import LEADS as _LEADS
 from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
+from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.errors import CheckpointError, ConfigError, InputError
 from ecgimn.explain.waves import Beats, WaveDecomposition, decompose, delineate_beats
+from ecgimn.io.quality import InputCheck, amplitude_findings, assess, finalize, magnitude_finding
 from ecgimn.io.signal import resample_array
 from ecgimn.models.inference import build_engine
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -77,6 +84,8 @@ class Explanation:
             a = w * (self.inputs[record].astype(np.float64) - r)
             b, ref = logit - float(a.sum()), reference_name
         return decompose(a, b, logit, beats, self.class_names[ki], p, reference=ref)
+    #: one :class:`ecgimn.io.quality.InputCheck` per record (status ok / warning / refused-but-overridden)
+    input_check: list[InputCheck] | None = None
 
     def class_index(self, name: str) -> int:
         """Index of a class by name (case-insensitive); unknown names list the valid ones."""
@@ -106,6 +115,10 @@ class WindowedExplanation:
     window_evidence: np.ndarray  # (n, K, 12)
     fs: float
     notes: list[str] = field(default_factory=list)
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow warnings for large |z|."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
@@ -145,6 +158,8 @@ class Predictor:
         self.stride: int = int(checkpoint.get("stride_samples", self.window))
         self.standardizer = Standardizer.from_dict(checkpoint["standardizer"])
         self.interpretable = bool(checkpoint.get("interpretable", getattr(self.model, "interpretable", False)))
+        #: baseline removal applied before standardisation (``None``: none; see :mod:`ecgimn.data.baseline`)
+        self.baseline: str | None = baseline_method(checkpoint)
 
     @property
     def engine(self) -> torch.nn.Module:
@@ -162,12 +177,42 @@ class Predictor:
         """Shortest record the model accepts (its input window)."""
         return self.window / self.fs
 
-    def _prepare(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, list[str]]:
-        x = np.asarray(x, dtype=np.float32)
+    def check_inputs(self, x: np.ndarray, fs: float, *, allow_implausible: bool = False,
+                     full: bool = True) -> list[InputCheck]:
+        """The input check (:mod:`ecgimn.io.quality`) of each record of ``x`` ((12, L) or (N, 12, L) mV).
+
+        Raises :class:`InputError` naming the record when one is refused (implausible units, ADC counts, values
+        beyond any ECG) unless ``allow_implausible``. ``full=False`` runs only the checks that can refuse.
+        """
+        x = np.asarray(x)
         if x.ndim == 2:
             x = x[None]
         if x.ndim != 3 or x.shape[1] != N_LEADS:
             raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        checks = []
+        for i, rec in enumerate(x):
+            if full:
+                check = assess(rec, fs, allow_implausible=allow_implausible)
+            else:
+                big = magnitude_finding(rec)
+                found = [big] if big else amplitude_findings(np.asarray(rec, np.float64), list(_LEADS), {})
+                check = finalize(found, allow_implausible=allow_implausible)
+            if check.status == "refused":
+                where = f"record {i}: " if len(x) > 1 else ""
+                raise InputError(f"{where}{check.error_message()}")
+            checks.append(check)
+        return checks
+
+    def _prepare(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, list[str]]:
+        x = np.asarray(x)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[1] != N_LEADS:
+            raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        big = magnitude_finding(x)
+        if big is not None:  # before the float32 cast, which would overflow
+            raise InputError(big.message)
+        x = np.asarray(x, dtype=np.float32)
         if not np.isfinite(x).all():
             raise InputError(
                 f"input has {int((~np.isfinite(x)).sum())} NaN/inf values; read files with ecgimn.io.read_ecg "
@@ -181,6 +226,10 @@ class Predictor:
             raise InputError(
                 f"record is {x.shape[-1] / self.fs:.2f} s long; this model needs at least {self.min_seconds:.2f} s"
             )
+        if self.baseline is not None:
+            x = remove_baseline(x, self.fs, self.baseline)
+            notes.append(f"baseline removed ({self.baseline} filter) before the model; inputs and evidence refer "
+                         "to the filtered signal")
         if x.shape[-1] > self.window:
             notes.append(
                 f"{x.shape[-1] / self.fs:.2f} s record explained with sliding {self.window / self.fs:g} s windows "
@@ -188,13 +237,20 @@ class Predictor:
             )
         return x, notes
 
-    def explain(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> Explanation:
-        """Probabilities, logits and the exact linear model (W, b) the network wrote for each record."""
+    def explain(self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *, allow_implausible: bool = False,
+                check: bool = True) -> Explanation:
+        """Probabilities, logits and the exact linear model (W, b) the network wrote for each record.
+
+        Every record first goes through the input check (:meth:`check_inputs`; its result is
+        ``Explanation.input_check``); implausible inputs are refused unless ``allow_implausible``.
+        ``check=False`` skips it (for callers that checked already).
+        """
         if not self.interpretable:
             raise CheckpointError(
                 f"{self.source}: model {self.name!r} is a black box with no exact explanation; use predict() "
                 "or a post-hoc explainer from ecgimn.explain"
             )
+        checks = self.check_inputs(x, fs, allow_implausible=allow_implausible) if check else None
         x, notes = self._prepare(x, fs)
         mu, sigma = self.standardizer.affine(x)
         x_std = ((x - mu) / sigma).astype(np.float32)
@@ -206,10 +262,10 @@ class Predictor:
         weights_mv = w / sigma_b
         bias_mv = b - (w * mu_b / sigma_b).sum((-2, -1))
         return Explanation(
-            class_names=self.class_names, probabilities=1.0 / (1.0 + np.exp(-logits_a)), logits=logits_a,
+            class_names=self.class_names, probabilities=_sigmoid(logits_a), logits=logits_a,
             weights=w, bias=b, attribution=w * x_std[:, None], inputs=x, inputs_std=x_std,
             weights_mv=weights_mv.astype(np.float32), bias_mv=bias_mv.astype(np.float32), fs=float(self.fs),
-            notes=notes,
+            notes=notes, input_check=checks,
         )
 
     def explain_windows(self, x: np.ndarray, fs: float = 100, max_windows: int = 256) -> WindowedExplanation:
@@ -242,13 +298,15 @@ class Predictor:
             window_evidence=ev, fs=float(self.fs), notes=notes,
         )
 
-    def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities (N, K) for any model, interpretable or not."""
+    def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *,
+                      allow_implausible: bool = False) -> np.ndarray:
+        """Class probabilities (N, K) for any model, interpretable or not (implausible units are refused)."""
+        self.check_inputs(x, fs, allow_implausible=allow_implausible, full=False)
         x, _ = self._prepare(x, fs)
         x_std = self.standardizer.transform(x).astype(np.float32)
         logits = predict(self.engine, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
                          device=self.device)["logits"]
-        return 1.0 / (1.0 + np.exp(-logits))
+        return _sigmoid(logits)
 
 def load(name_or_path: str | Path = "default", device: str | None = None, precision: str = "fp32") -> Predictor:
     """Load a checkpoint file or a bundled model by name (``default``).

@@ -37,7 +37,14 @@ record length:
   explained with sliding windows (stride from the checkpoint): the average of the window models is itself one
   exact linear model over the whole record, so attributions still add up to the logit.
 
-input checks (every change is listed under "notes" in the report):
+input check (before the model; "input_check" in the report, first line of the summary, picture titles):
+  - status ok / warning / refused with named findings: implausible units (µV or V read as mV), ADC counts
+    without gain, values beyond any ECG -> refused (exit 2; --allow-implausible explains it anyway, except
+    values beyond float range); possible LA/RA or RA/LL reversal, inverted precordial lead, flat, clipped or
+    noisy leads, baseline wander -> warning; a signal-quality score per lead
+  - DC offset and baseline wander are removed by the model's baseline filter (when its checkpoint has one)
+
+conversions (every change is listed under "notes" in the report):
   - sampling rate from the file (or --fs); other rates are resampled to the model's rate
   - units from the file (or --units); otherwise guessed from the amplitude
   - gaps (NaN) of up to 1 s are filled by linear interpolation
@@ -142,6 +149,11 @@ def _reader_arguments(p: argparse.ArgumentParser) -> None:
         metavar="I,II,...",
         help="comma-separated channel names in file order (for files without lead names)",
     )
+    p.add_argument(
+        "--allow-implausible",
+        action="store_true",
+        help="explain inputs the input check refuses (implausible units, ADC counts); the status stays visible",
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ inputs
@@ -230,6 +242,7 @@ class Options:
     fs: float | None = None
     units: str | None = None
     leads: str | None = None
+    allow_implausible: bool = False
 
 
 @dataclass
@@ -250,7 +263,9 @@ def _exists_error(path: Path) -> ConfigError:
 def load_predictor(model: str, device: str | None = None) -> Any:
     """Load ``model`` (name or path) and refuse models that cannot be explained exactly."""
     import ecgimn
+    from ecgimn.training.predict import resolve_device
 
+    resolve_device(device)  # an unknown or unavailable device fails before the model loads
     predictor = ecgimn.load(model, device=device)
     if not predictor.interpretable:
         raise CheckpointError(
@@ -318,6 +333,7 @@ def explain_file(
             window_s=opts.window_s,
             stride_s=opts.stride_s,
             top_k=opts.top_k,
+            allow_implausible=opts.allow_implausible,
         )
         planned = figure_paths(result, opts.out, formats=opts.formats, heatmap=opts.heatmap, stem=stem)
         if not opts.overwrite:
@@ -349,8 +365,9 @@ def format_result(res: FileResult) -> str:
     r = res.report
     assert r is not None
     checks = r["input_checks"]
-    head = "SYNTHETIC ECG (not a real recording): " if r.get("synthetic") else ""
+    head = "SYNTHETIC \u2014 not a physiological ECG: " if r.get("synthetic") else ""
     lines = [
+        f"input: {input_status(r)}",
         f"{head}{res.file}: {checks['duration_s']:.1f} s at {checks['fs_file']:g} Hz; model {r['model']['name']} "
         f"({r['model']['source']})",
         "  probabilities: "
@@ -380,12 +397,24 @@ def format_result(res: FileResult) -> str:
     return "\n".join(lines)
 
 
+def input_status(report: dict[str, Any]) -> str:
+    """``OK`` / ``WARNING possible LA/RA reversal`` ... from a report's ``input_check``."""
+    from ecgimn.io.quality import Finding, InputCheck
+
+    c = report.get("input_check")
+    if not c:
+        return "not checked"
+    return InputCheck(c["status"], [Finding(**f) for f in c["findings"]], overridden=c.get("overridden", False)).summary()
+
+
 def _one_line(res: FileResult) -> str:
     assert res.report is not None
     probs = res.report["probabilities"]
     pred = ", ".join(f"{c} {_p(probs[c])}" for c in res.report["predicted"]) or "none >= 0.5"
     notes = len(res.report["input_checks"]["notes"])
-    return f"ok  {res.file}: predicted {pred}{f'; {notes} note(s)' if notes else ''} -> {res.outputs[0]}"
+    status = input_status(res.report)
+    return (f"ok  {res.file}: input {status}; predicted {pred}{f'; {notes} note(s)' if notes else ''} "
+            f"-> {res.outputs[0]}")
 
 
 def _report_json(res: FileResult) -> str:
@@ -403,13 +432,13 @@ def write_summary(path: Path, results: Sequence[FileResult], class_names: Sequen
     """``summary.csv``: file, status, error, predicted classes, probability per class, report path."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "status", "error", "predicted", *(f"p_{c}" for c in class_names), "report"])
+        w.writerow(["file", "status", "error", "predicted", *(f"p_{c}" for c in class_names), "report", "input"])
         for res in results:
             r = res.report
             probs = [f"{r['probabilities'][c]:.6f}" for c in class_names] if r else [""] * len(class_names)
             w.writerow([
                 res.file, "error" if res.error else "ok", res.error or "", ";".join(r["predicted"]) if r else "",
-                *probs, str(res.outputs[0]) if res.outputs else "",
+                *probs, str(res.outputs[0]) if res.outputs else "", input_status(r) if r else "",
             ])  # fmt: skip
     return path
 
@@ -422,13 +451,22 @@ def run_explain(args: argparse.Namespace) -> int:
         out=Path(args.out), formats=tuple(dict.fromkeys(args.formats or ["png"])), layout=args.layout,
         window_s=args.window, stride_s=args.stride, top_k=args.top_k, heatmap=not args.no_heatmap,
         overwrite=args.overwrite, fs=args.fs, units=args.units, leads=args.leads,
+        allow_implausible=args.allow_implausible,
     )  # fmt: skip
     _check_options(opts)
     files, batch = collect_inputs(args.inputs, recursive=args.recursive, exclude=[opts.out / "summary.csv"])
+    recording = None
+    if not batch:  # read (and so validate) the file before paying for the model
+        from ecgimn.io import read_ecg
+
+        try:
+            recording = read_ecg(files[0], fs=opts.fs, units=opts.units, lead_names=opts.leads)
+        except EcgImnError as exc:
+            raise _with_source(exc, str(files[0])) from None
     predictor = load_predictor(args.model, args.device)
     opts.classes = check_classes(predictor, args.classes)
     if not batch:
-        res = explain_file(files[0], predictor, opts)
+        res = explain_file(files[0], predictor, opts, recording=recording)
         print(_report_json(res) if args.json else format_result(res))
         return 0
     return _run_batch(files, predictor, opts, as_json=args.json, progress=not args.no_progress)
@@ -490,7 +528,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from ecgimn.io import synthetic_ecg
 
     predictor = load_predictor(args.model, args.device)
-    opts = Options(out=Path(args.out), overwrite=True, fs=args.fs, units=args.units, leads=args.leads)
+    opts = Options(out=Path(args.out), overwrite=True, fs=args.fs, units=args.units, leads=args.leads,
+                   allow_implausible=args.allow_implausible)
     _check_options(opts)
     if args.file:
         res = explain_file(args.file, predictor, opts)

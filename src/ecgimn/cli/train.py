@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-seconds", type=float, default=None, help="train on random crops (e.g. 2.5)")
     p.add_argument("--eval-stride-seconds", type=float, default=None)
     p.add_argument("--augment", action="store_true")
+    p.add_argument("--baseline", default=None, choices=("none", "highpass", "median"),
+                   help="baseline removal before standardisation, recorded in the checkpoint (default none)")
     p.add_argument("--patience", type=int, default=0, help="early stopping on fold-9 AUROC (0 = off)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights with this decay, e.g. 0.99 (0 = off)")
@@ -76,6 +78,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
         seed=args.seed, device=args.device, standardize=args.standardize, l1=args.l1, tv=args.tv,
         crop_seconds=args.crop_seconds, eval_stride_seconds=args.eval_stride_seconds, augment=args.augment,
+        baseline=args.baseline,
         patience=args.patience, ema=args.ema, distill_from=args.distill_from, distill_weight=args.distill_weight,
         distill_temperature=args.distill_temperature, only_present=args.only_present, cache_dir=args.cache_dir,
         model_kwargs=model_kwargs,

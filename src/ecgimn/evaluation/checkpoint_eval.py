@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ecgimn.data import Standardizer, load_task
+from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.evaluation.scoring import score
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
 from ecgimn.training.predict import decomposition, predict, resolve_device
@@ -49,7 +50,8 @@ def evaluate_checkpoint(
                 y[:, j] = data.Y[:, list(data.classes).index(c)]
     else:
         missing, y = [], data.Y
-    x_std = Standardizer.from_dict(ckpt["standardizer"]).transform(data.X).astype(np.float32)
+    x = remove_baseline(data.X, float(ckpt["fs"]), baseline_method(ckpt))  # the model's own preprocessing
+    x_std = Standardizer.from_dict(ckpt["standardizer"]).transform(x).astype(np.float32)
     t0 = time.perf_counter()
     window, stride = int(ckpt["window_samples"]), int(ckpt.get("stride_samples", ckpt["window_samples"]))
     logits = predict(model, x_std, window=window, stride=stride, device=dev)["logits"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,11 @@ from ecgimn import __version__
 from ecgimn.errors import InputError
 from ecgimn.explain.evidence import ClassEvidence, explain_record, to_report
 from ecgimn.explain.waves import WaveDecomposition, waves_report
+from ecgimn.io.quality import InputCheck, assess_recording
 from ecgimn.io.recording import Recording
 
 #: Prefix of the titles of synthetic recordings (``ecgimn.io.synthetic_ecg`` marks them with a ``SYNTHETIC`` note).
-SYNTHETIC_LABEL = "SYNTHETIC ECG (not a real recording)"
+SYNTHETIC_LABEL = "SYNTHETIC \u2014 not a physiological ECG"
 
 
 @dataclass
@@ -25,6 +27,7 @@ class RecordExplanation:
     evidence: list[ClassEvidence]
     model_name: str
     model_source: str
+    input_check: InputCheck | None = None
 
     @property
     def waves(self) -> list[WaveDecomposition]:
@@ -41,7 +44,8 @@ class RecordExplanation:
         probs = self.explanation.probabilities[0]
         predicted = [f"{c} {p:.2f}" for c, p in zip(self.explanation.class_names, probs) if p >= 0.5]
         label = f"{SYNTHETIC_LABEL} | " if self.synthetic else ""
-        return f"{label}{self.recording.record_id} | predicted: {', '.join(predicted) or 'none ≥ 0.5'}"
+        check = f"input: {self.input_check.summary()} | " if self.input_check is not None else ""
+        return f"{check}{label}{self.recording.record_id} | predicted: {', '.join(predicted) or 'none ≥ 0.5'}"
 
     def report(self) -> dict[str, Any]:
         """JSON-ready: probabilities, lead shares, top segments (seconds), lead x wave tables, model, input checks."""
@@ -53,6 +57,7 @@ class RecordExplanation:
             "acquisition": dict(rec.metadata),  # format, device, date/time, filters from the file (no patient data)
             "synthetic": self.synthetic,
             "model": {"name": self.model_name, "source": self.model_source, "ecgimn_version": __version__},
+            "input_check": self.input_check.to_dict() if self.input_check is not None else None,
             "probabilities": {c: float(p) for c, p in zip(ex.class_names, ex.probabilities[0])},
             "predicted": [c for c, p in zip(ex.class_names, ex.probabilities[0]) if p >= 0.5],
             "input_checks": {
@@ -74,11 +79,14 @@ def explain_recording(
     window_s: float = 0.5,
     stride_s: float = 0.25,
     top_k: int = 3,
+    allow_implausible: bool = False,
 ) -> RecordExplanation:
     """Run the model on one recording and aggregate the exact attribution of the requested classes.
 
     ``classes`` defaults to the predicted classes (p >= 0.5), or the top class when none is predicted;
-    never the ground-truth label.
+    never the ground-truth label. The input check (:mod:`ecgimn.io.quality`) runs first: a refused recording
+    raises :class:`InputError` unless ``allow_implausible``; its result is ``.input_check`` and the report's
+    ``"input_check"``.
     """
     if isinstance(classes, str):
         classes = [classes]
@@ -88,14 +96,26 @@ def explain_recording(
             f"{recording.source or recording.record_id}: the record is {recording.duration:.2f} s long but model "
             f"{predictor.name!r} needs at least {min_s:.2f} s (its input window); use a longer recording"
         )
-    ex = predictor.explain(recording.signal, fs=recording.fs)
+    check = assess_recording(recording, allow_implausible=allow_implausible)
+    if check.status == "refused":
+        raise InputError(f"{recording.source or recording.record_id}: {check.error_message()}")
+    try:
+        own_check = "check" in inspect.signature(predictor.explain).parameters
+    except (TypeError, ValueError):
+        own_check = False
+    if own_check:  # checked here already, with what the reader found
+        ex = predictor.explain(recording.signal, fs=recording.fs, check=False)
+    else:
+        ex = predictor.explain(recording.signal, fs=recording.fs)
+    if hasattr(ex, "input_check"):
+        ex.input_check = [check]
     if classes:
         classes = [ex.class_names[ex.class_index(c)] for c in classes]  # validates names
     evidence = explain_record(
         ex.attribution[0], ex.bias[0], ex.logits[0], ex.probabilities[0], ex.class_names, ex.fs, classes,
         window_s=window_s, stride_s=stride_s, top_k=top_k,
     )
-    return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source)
+    return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source, check)
 
 
 def _safe(name: str) -> str:
@@ -140,6 +160,9 @@ def render(
     evidence = {ev.class_name: ev for ev in result.evidence}
     waves = {w.class_name: w for w in result.waves}
     label = "SYNTHETIC " if result.synthetic else ""
+    label = f"{SYNTHETIC_LABEL} | " if result.synthetic else ""
+    if result.input_check is not None and result.input_check.status != "ok":
+        label = f"input: {result.input_check.summary()} | {label}"
     paths = []
     for name, kind, path in figure_paths(result, out_dir, formats=formats, heatmap=heatmap, stem=stem):
         ev = evidence[name]

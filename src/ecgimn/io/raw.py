@@ -17,3 +17,4 @@ class Raw:
     units: list[str | None] = field(default_factory=list)  # per channel; empty = unknown
     notes: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)  # acquisition facts (no patient data)
+    gain_missing: list[bool] = field(default_factory=list)  # per channel: no ADC gain in the header

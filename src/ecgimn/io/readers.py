@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgimn.constants import N_LEADS
+from ecgimn.constants import LEADS, N_LEADS
 from ecgimn.errors import InputError
 from ecgimn.io.formats import SUPPORTED, reader_for
 from ecgimn.io.leads import DERIVED, canonical_lead, derive_limb_leads, match_leads
@@ -125,7 +125,19 @@ def _read_wfdb(p: Path, src: str) -> _Raw:
         raise InputError(f"{src}: WFDB record {rec.name} has no signals")
     n = r.p_signal.shape[1]
     names = list(r.sig_name) if r.sig_name and any(r.sig_name) else None
-    return _Raw(list(r.p_signal.T), names=names, fs=[float(r.fs)] * n, units=list(r.units or [None] * n))
+    return _Raw(list(r.p_signal.T), names=names, fs=[float(r.fs)] * n, units=list(r.units or [None] * n),
+                gain_missing=_wfdb_gain_missing(header, n))
+
+
+def _wfdb_gain_missing(header: Path, n: int) -> list[bool]:
+    """Per signal line: True when the header gives no ADC gain (absent or 0; readers then assume 200/mV)."""
+    lines = [ln for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")]
+    out = []
+    for line in lines[1 : n + 1]:
+        tokens = line.split()
+        gain = re.match(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", tokens[2]) if len(tokens) > 2 else None
+        out.append(gain is None or float(gain.group()) == 0.0)
+    return out
 
 
 def _read_edf(p: Path, src: str) -> _Raw:
@@ -392,9 +404,12 @@ def _finalize(
     x[rows] = _to_mv(np.stack([c[:length] for c in channels]), raw, src_idx, units, src, notes)
     derive_limb_leads(x, idx)
     signal, flat, clean_notes = clean_signal(x, rate, source=src)
+    hints = {}
+    if raw.gain_missing and any(raw.gain_missing[i] for i in src_idx):
+        hints["adc_gain_missing"] = [LEADS[k] for k, i in zip(rows, src_idx) if raw.gain_missing[i]]
     return Recording(
         signal, rate, record_id=record_id, source=src, notes=notes + clean_notes, flat_leads=flat,
-        metadata=dict(raw.metadata),
+        metadata=dict(raw.metadata), hints=hints,
     )  # fmt: skip
 
 

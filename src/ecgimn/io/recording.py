@@ -24,6 +24,8 @@ class Recording:
         flat_leads: indices of leads that are flat / all-NaN (kept, marked; see ``ecgimn.io``).
         metadata: acquisition facts from the file (format, device, date/time, filter settings; never patient
             data), e.g. ``{"format": "GE MUSE XML", "acquisition_time": "2024-05-01T10:31:05"}``.
+        hints: facts the reader found in the file that the signal cannot show, for the input check
+            (:mod:`ecgimn.io.quality`), e.g. ``{"adc_gain_missing": ["I", ...]}``.
     """
 
     signal: np.ndarray
@@ -34,6 +36,7 @@ class Recording:
     notes: list[str] = field(default_factory=list)
     flat_leads: list[int] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    hints: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sig = np.asarray(self.signal, dtype=np.float32)

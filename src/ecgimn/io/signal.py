@@ -18,7 +18,6 @@ import warnings
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import InputError
@@ -113,6 +112,11 @@ def clean_signal(
     if x.ndim != 2 or x.shape[1] == 0:
         raise InputError(f"{source}: the signal is empty (shape {x.shape}); the file holds no samples")
     notes: list[str] = []
+    from ecgimn.io.quality import magnitude_finding
+
+    huge = magnitude_finding(x)
+    if huge is not None:
+        raise InputError(f"{source}: {huge.message}")
     n_inf = int(np.isinf(x).sum())
     if n_inf:
         notes.append(f"{n_inf} infinite value(s) treated as missing")
@@ -164,6 +168,8 @@ def resample_array(x: np.ndarray, fs_from: float, fs_to: float) -> np.ndarray:
     up, down = _ratio(fs_from, fs_to)
     if up == down:
         return np.asarray(x)
+    from scipy.signal import resample_poly  # imported here: keeps the command line's start-up short
+
     return resample_poly(np.asarray(x, dtype=np.float64), up, down, axis=-1, padtype="line")
 
 

@@ -7,6 +7,7 @@ recipe and metrics. Everything needed to reproduce a prediction.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,12 @@ def load_checkpoint(path: str | Path, *, expected_task: str | None = None) -> di
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise CheckpointError(f"{path}: ECG-IMN checkpoint is missing {missing}; it is incomplete or corrupt")
+    sidecar = path.with_name(f"{path.stem}.preprocess.json")
+    if "preprocess" not in data and sidecar.is_file():
+        try:
+            data["preprocess"] = dict(json.loads(sidecar.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"{sidecar}: not a valid preprocessing sidecar ({exc})") from None
     if expected_task is not None and data["task"] != expected_task:
         raise CheckpointError(
             f"{path}: checkpoint was trained for task {data['task']!r}, not {expected_task!r}; "

@@ -32,6 +32,9 @@ class TrainConfig:
             1-8 with the same task and standardisation). The loss becomes
             ``(1 - distill_weight) * BCE(logits, labels) + distill_weight * BCE(logits / T, sigmoid(teacher / T))``
             with ``T = distill_temperature``. The student stays whatever model it is (an IMN stays exact).
+        baseline: baseline removal before standardisation (``none``, ``highpass`` or ``median``; see
+            :mod:`ecgimn.data.baseline`), applied to every split in training and recorded in the checkpoint
+            (``preprocess``) so inference applies the same filter. ``None`` (default) keeps the old behaviour.
         patience: stop when fold-9 macro-AUROC has not improved for this many epochs (0 = never).
         precision: ``None``/``fp32`` (float32) or ``bf16`` (forward and loss under ``torch.autocast`` with
             bfloat16, on GPUs; fold-9 scoring too).
@@ -58,6 +61,7 @@ class TrainConfig:
     crop_seconds: float | None = None
     eval_stride_seconds: float | None = None
     augment: bool = False
+    baseline: str | None = None
     patience: int = 0
     ema: float = 0.0
     distill_from: list[str] | None = None
@@ -91,6 +95,9 @@ class TrainConfig:
             raise ConfigError("distill_from must be a non-empty list of teacher checkpoint paths")
         if self.precision not in (None, "fp32", "bf16"):
             raise ConfigError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        from ecgimn.data.baseline import check_method
+
+        self.baseline = check_method(self.baseline)
         if self.crop_seconds is not None and not 0.5 <= self.crop_seconds <= 10:
             raise ConfigError(f"crop_seconds must be within 0.5-10 s, got {self.crop_seconds}")
         return self

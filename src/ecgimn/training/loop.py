@@ -7,6 +7,7 @@ optimiser, scheduler and RNG state), deterministic with a seed, and multi-proces
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ecgimn.data import Standardizer, load_task
+from ecgimn.data.baseline import remove_baseline
 from ecgimn.errors import ConfigError, InputError
 from ecgimn.evaluation import macro_auroc
 from ecgimn.models import create_model
@@ -155,6 +157,7 @@ def _checkpoint_payload(model, config: TrainConfig, data, stdz: Standardizer, me
         "stride_samples": config.stride_samples,
         "head": "sigmoid",
         "train_config": config.to_dict(),
+        "preprocess": {"baseline": config.baseline},
         "metrics": metrics,
     }
 
@@ -189,6 +192,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     if config.max_train_records and len(train_data.Y) > config.max_train_records:
         keep = np.sort(np.random.default_rng(config.seed).permutation(len(train_data.Y))[: config.max_train_records])
         train_data = train_data.subset(keep)
+    if config.baseline:  # the same filter the Predictor applies to checkpoints that record it
+        train_data = dataclasses.replace(train_data, X=remove_baseline(train_data.X, config.fs, config.baseline))
+        val_data = dataclasses.replace(val_data, X=remove_baseline(val_data.X, config.fs, config.baseline))
     stdz = Standardizer(mode=config.standardize).fit(train_data.X, folds=train_data.folds)
     x_train = torch.as_tensor(stdz.transform(train_data.X), dtype=torch.float32)
     y_train = torch.as_tensor(train_data.Y, dtype=torch.float32)

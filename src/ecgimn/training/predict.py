@@ -9,17 +9,38 @@ from ecgimn.errors import ConfigError
 from ecgimn.models import ModelOutput, sliding_forward
 from ecgimn.models.inference import DEFAULT_MAX_WINDOWS, build_engine
 
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
-def resolve_device(device: str | None = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; an unknown or absent device is a :class:`ConfigError`."""
-    if device in (None, "auto"):
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; any other name is validated here, the one place that does.
+
+    Unknown names (``tpu``) and devices this machine lacks (``cuda`` without CUDA) raise a one-line
+    :class:`ecgimn.errors.ConfigError`.
+    """
+    from ecgimn.errors import ConfigError
+
+    if isinstance(device, torch.device):
+        name = str(device)
+    else:
+        name = "auto" if device is None else str(device).strip().lower()
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda (cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but this machine/torch build has no CUDA; use --device cpu")
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {device!r}; use {DEVICES}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available on this machine (torch "
+                              f"{torch.__version__}); use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"device {device!r} requested but Apple MPS is not available; use --device cpu or auto")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {device!r} is not supported; use {DEVICES}")
     return dev
 
 
