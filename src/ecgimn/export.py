@@ -10,6 +10,10 @@ The exported graph takes ``x`` (batch, 12, length) float32 in millivolts at the 
 The batch is dynamic; the record length is fixed at export (``length``, default 10 s at the model's rate),
 because the window policy depends on it: a record longer than the model's window is read with sliding windows,
 averaged into one exact linear model, and those windows are laid out in the graph. Export once per length.
+
+The baseline filter of a checkpoint that records one (``Predictor.baseline``, e.g. the bundled default's
+high-pass) is a zero-phase filter over the whole record and is not part of the graph: apply
+``ecgimn.data.baseline.remove_baseline(x, fs, method)`` before feeding the graph (the export's result names it).
 """
 
 from __future__ import annotations
@@ -105,4 +109,4 @@ def export_onnx(predictor, path: str | Path, *, length: int | None = None, opset
                                     verbose=False)
         program.save(str(tmp))
     tmp.replace(path)
-    return {"path": str(path), "length": length, "outputs": outputs}
+    return {"path": str(path), "length": length, "outputs": outputs, "baseline": predictor.baseline}

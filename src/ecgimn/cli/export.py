@@ -36,4 +36,7 @@ def run_export(args: argparse.Namespace) -> int:
     info = export_onnx(predictor, args.out, length=args.length, opset=args.opset)
     print(f"wrote {info['path']}: input x (batch, 12, {info['length']}) mV at {predictor.fs} Hz; "
           f"outputs {', '.join(info['outputs'])}")
+    if info["baseline"]:
+        print(f"note: apply the model's baseline filter first: "
+              f"ecgimn.data.baseline.remove_baseline(x, {predictor.fs}, {info['baseline']!r})")
     return 0
