@@ -192,7 +192,7 @@ def test_absent_cuda_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from ecgimn.training.predict import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match="no CUDA"):
+    with pytest.raises(ConfigError, match="CUDA is not available"):
         resolve_device("cuda")
     with pytest.raises(ConfigError, match="unknown device"):
         resolve_device("tpu")

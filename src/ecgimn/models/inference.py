@@ -186,7 +186,7 @@ class InferenceEngine(nn.Module):
         self.num_leads = int(getattr(model, "num_leads", 12))
         # members whose dual view and linear view are the same share one change of units (mu, sd depend only
         # on the input)
-        views = {(m.dual_view, getattr(m, "linear_view", "z")) for m in members}
+        views = {(getattr(m, "dual_view", False), getattr(m, "linear_view", "z")) for m in members}
         self._shared_affine = self.interpretable and len(views) == 1
         self.autocast = autocast
         self.eval()
