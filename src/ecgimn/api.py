@@ -16,6 +16,7 @@ import numpy as np
 from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
 from ecgimn.errors import CheckpointError, ConfigError, InputError
+from ecgimn.io.budget import check_batch, check_fs
 from ecgimn.io.signal import resample_array
 from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
 from ecgimn.training.predict import predict, resolve_device
@@ -97,6 +98,8 @@ class Predictor:
             x = x[None]
         if x.ndim != 3 or x.shape[1] != N_LEADS:
             raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        check_batch(x)
+        fs = check_fs(fs)
         if not np.isfinite(x).all():
             raise InputError(
                 f"input has {int((~np.isfinite(x)).sum())} NaN/inf values; read files with ecgimn.io.read_ecg "

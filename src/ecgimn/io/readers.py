@@ -18,6 +18,7 @@ import numpy as np
 
 from ecgimn.constants import N_LEADS
 from ecgimn.errors import InputError
+from ecgimn.io.budget import DEFAULT_BUDGET, Budget, check_file, check_fs, check_signal
 from ecgimn.io.leads import canonical_lead, match_leads
 from ecgimn.io.recording import Recording
 from ecgimn.io.signal import (
@@ -57,6 +58,7 @@ def read_ecg(
     fs: float | None = None,
     units: str | None = None,
     lead_names: Sequence[str] | str | None = None,
+    budget: Budget | None = None,
 ) -> Recording:
     """Read a 12-lead ECG file into a :class:`Recording` (float32 ``(12, L)`` mV, leads in ``LEADS`` order).
 
@@ -67,13 +69,18 @@ def read_ecg(
         units: ``"mV"``, ``"uV"``/``"µV"``, ``"V"``; overrides the file's units. When neither gives the units, they
             are guessed from the amplitude and the guess is noted.
         lead_names: channel names in file order (list or comma-separated string), overriding the file's names.
+        budget: limits on rate, duration and declared sizes (:mod:`ecgimn.io.budget`; default 50-10,000 Hz, 5 min),
+            checked before the file is parsed.
 
     Raises:
-        InputError: unreadable / unsupported file, missing leads, unknown rate or units, too many flat leads.
+        InputError: unreadable / unsupported file, missing leads, unknown rate or units, too many flat leads,
+            over the budget.
     """
     p = Path(path)
     src = str(path)
     kind = _detect(p, src)
+    budget = budget or DEFAULT_BUDGET
+    check_file(p, kind, src, budget, fs)
     try:
         raw = _READERS[kind](p, src)
     except InputError:
@@ -81,7 +88,9 @@ def read_ecg(
     except Exception as exc:  # corrupt files raise anything; name the file and the problem
         raise InputError(f"{src}: cannot read as {kind.upper()} ({type(exc).__name__}: {exc})") from exc
     record_id = p.name[: -len(p.suffix)] if p.suffix.lower() in _FORMATS else p.name
-    return _finalize(raw, src=src, record_id=record_id, fs=fs, units=units, lead_names=lead_names)
+    return _finalize(
+        raw, src=src, record_id=record_id, fs=fs, units=units, lead_names=lead_names, budget=budget
+    )
 
 
 def from_array(
@@ -92,11 +101,13 @@ def from_array(
     units: str | None = None,
     record_id: str = "array",
     source: str = "array",
+    budget: Budget | None = None,
 ) -> Recording:
     """Build a validated :class:`Recording` from an in-memory ``(C, L)`` or ``(L, C)`` array (same rules as files)."""
     return _finalize(
-        _array_raw(signal, source), src=source, record_id=record_id, fs=fs, units=units, lead_names=lead_names
-    )
+        _array_raw(signal, source), src=source, record_id=record_id, fs=fs, units=units, lead_names=lead_names,
+        budget=budget or DEFAULT_BUDGET,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -365,9 +376,11 @@ def _finalize(
     fs: float | None,
     units: str | None,
     lead_names: Sequence[str] | str | None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Recording:
     notes = list(raw.notes)
     n = len(raw.channels)
+    check_signal(n, max((len(c) for c in raw.channels), default=0), None, src, budget)
     names = raw.names
     if lead_names is not None:
         given = (
@@ -400,12 +413,7 @@ def _finalize(
     # sampling rate
     file_fs = [raw.fs[i] for i in idx] if raw.fs else [None] * N_LEADS
     if fs is not None:
-        try:
-            rate = float(fs)
-        except (TypeError, ValueError):
-            rate = float("nan")
-        if not np.isfinite(rate) or rate <= 0:
-            raise InputError(f"{src}: fs must be a positive number of Hz, got {fs!r}")
+        rate = check_fs(fs, src, budget)
         known = {f for f in file_fs if f}
         if known and known != {rate}:
             notes.append(
@@ -414,11 +422,12 @@ def _finalize(
     else:
         if any(f is None for f in file_fs):
             raise InputError(f"{src}: sampling rate unknown; pass fs=<Hz> (--fs on the command line)")
-        rate = max(file_fs)  # type: ignore[type-var]
+        rate = max(check_fs(f, src, budget) for f in file_fs)
         odd = sorted({f for f in file_fs if f != rate})  # type: ignore[type-var]
         if odd:
             channels = [c if f == rate else resample_array(c, f, rate) for c, f in zip(channels, file_fs)]
             notes.append(f"leads sampled at {', '.join(f'{f:g}' for f in odd)} Hz resampled to {rate:g} Hz")
+    check_signal(len(channels), max(len(c) for c in channels), rate, src, budget)
     length = min(len(c) for c in channels)
     if any(len(c) != length for c in channels):
         notes.append(f"leads of unequal length cut to the shortest ({length} samples)")
