@@ -135,6 +135,10 @@ def _reader_arguments(p: argparse.ArgumentParser) -> None:
         metavar="I,II,...",
         help="comma-separated channel names in file order (for files without lead names)",
     )
+    p.add_argument(
+        "--max-seconds", type=float, default=None, metavar="S",
+        help="longest recording accepted, in seconds (default 300; raise it for long recordings)",
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------------ inputs
@@ -223,6 +227,7 @@ class Options:
     fs: float | None = None
     units: str | None = None
     leads: str | None = None
+    budget: Any = None  # ecgimn.io.budget.Budget (None: the default limits)
 
 
 @dataclass
@@ -292,6 +297,7 @@ def explain_file(
     """Read, explain and render one file (or an in-memory ``recording``); writes the report and pictures."""
     from ecgimn.explain.report import explain_recording, figure_paths, render
     from ecgimn.io import read_ecg
+    from ecgimn.provenance import input_sha256
 
     src = str(path)
     stem = stem or _safe(Path(src).stem)
@@ -302,7 +308,7 @@ def explain_file(
         rec = (
             recording
             if recording is not None
-            else read_ecg(path, fs=opts.fs, units=opts.units, lead_names=opts.leads)
+            else read_ecg(path, fs=opts.fs, units=opts.units, lead_names=opts.leads, budget=opts.budget)
         )
         result = explain_recording(
             predictor,
@@ -311,6 +317,7 @@ def explain_file(
             window_s=opts.window_s,
             stride_s=opts.stride_s,
             top_k=opts.top_k,
+            input_sha256=None if recording is not None else input_sha256(path),
         )
         planned = figure_paths(result, opts.out, formats=opts.formats, heatmap=opts.heatmap, stem=stem)
         if not opts.overwrite:
@@ -407,11 +414,17 @@ def write_summary(path: Path, results: Sequence[FileResult], class_names: Sequen
 # ---------------------------------------------------------------------------------------------------- commands
 
 
+def _budget(args: argparse.Namespace) -> Any:
+    from ecgimn.io.budget import DEFAULT_BUDGET
+
+    return DEFAULT_BUDGET.with_max_seconds(args.max_seconds)
+
+
 def run_explain(args: argparse.Namespace) -> int:
     opts = Options(
         out=Path(args.out), formats=tuple(dict.fromkeys(args.formats or ["png"])), layout=args.layout,
         window_s=args.window, stride_s=args.stride, top_k=args.top_k, heatmap=not args.no_heatmap,
-        overwrite=args.overwrite, fs=args.fs, units=args.units, leads=args.leads,
+        overwrite=args.overwrite, fs=args.fs, units=args.units, leads=args.leads, budget=_budget(args),
     )  # fmt: skip
     _check_options(opts)
     files, batch = collect_inputs(args.inputs, recursive=args.recursive, exclude=[opts.out / "summary.csv"])
@@ -480,7 +493,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from ecgimn.io import synthetic_ecg
 
     predictor = load_predictor(args.model, args.device)
-    opts = Options(out=Path(args.out), overwrite=True, fs=args.fs, units=args.units, leads=args.leads)
+    opts = Options(out=Path(args.out), overwrite=True, fs=args.fs, units=args.units, leads=args.leads,
+                   budget=_budget(args))  # fmt: skip
     _check_options(opts)
     if args.file:
         res = explain_file(args.file, predictor, opts)
