@@ -61,7 +61,11 @@ def input_sha256(path: str | os.PathLike[str]) -> str | None:
 
 
 def model_sha256(predictor: Any) -> str | None:
-    """SHA-256 of the checkpoint file a predictor was loaded from (cached by path, size and mtime)."""
+    """SHA-256 of the checkpoint file a predictor was loaded from (cached by path, size and mtime); a wrapper
+    that hides the path may give it as ``checkpoint_sha256``."""
+    known = getattr(predictor, "checkpoint_sha256", None)
+    if isinstance(known, str):
+        return known
     source = getattr(predictor, "source", None)
     if not source or not Path(source).is_file():
         return None

@@ -478,6 +478,10 @@ class _Memo:
     def source(self) -> str:
         return Path(self.predictor.source).name  # no server paths in reports
 
+    @property
+    def checkpoint_sha256(self) -> str | None:
+        return model_sha256(self.predictor)
+
     def explain(self, x: np.ndarray, fs: float = 100) -> Any:
         rec = self.entry.recording
         if x is rec.signal and float(fs) == rec.fs:
