@@ -318,6 +318,7 @@ function showInputCheck(check) {
 
 function show(data) {
   state.current = data;
+  $("result").dataset.rid = data.id;
   $("empty").hidden = true;
   $("result").hidden = false;
   $("whatif-result").hidden = true;
