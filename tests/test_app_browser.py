@@ -76,7 +76,7 @@ def page(server: str) -> Iterator[Any]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
         pg = context.new_page()
-        pg.set_default_timeout(20_000)
+        pg.set_default_timeout(60_000)  # generous: the CI machine may be busy
         errors: list[str] = []
         pg.on("pageerror", lambda exc: errors.append(str(exc)))
         # the page runs under its Content-Security-Policy (no inline script/style, no external resource)

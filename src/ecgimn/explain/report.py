@@ -100,7 +100,7 @@ def explain_recording(
                           input_kind="signal (float32 mV, leads in LEADS order)")  # fmt: skip
     else:
         prov = provenance(predictor, input_sha256)
-    return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source, prov)
+    return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source, provenance=prov)
 
 
 def _mathtext_safe(text: str) -> str:
