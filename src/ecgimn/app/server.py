@@ -404,6 +404,12 @@ class _Sessions:
                     raise _busy("memory for held recordings is full", 60)
             return store.add(entry)
 
+    def discard(self, sid: str, rid: str) -> None:
+        with self._lock:
+            store = self._stores.get(sid)
+            if store is not None:
+                store._items.pop(rid, None)
+
     def get(self, sid: str | None, rid: str) -> _Entry:
         with self._lock:
             store = self._stores.get(sid or "")
@@ -951,7 +957,11 @@ class _Service:
     def add(self, sid: str, entry: _Entry) -> dict[str, Any]:
         self._model_output(entry)  # run the model now: a record it refuses (too short...) fails here, not later
         rid = self.sessions.add(sid, entry)
-        return self.explain(sid, rid, Options())
+        try:
+            return self.explain(sid, rid, Options())
+        except Exception:  # e.g. refused by the input check: nothing of it stays held
+            self.sessions.discard(sid, rid)
+            raise
 
     # -- explaining
     def _model_output(self, entry: _Entry) -> Any:
