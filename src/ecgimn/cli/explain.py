@@ -317,7 +317,7 @@ def explain_file(
             window_s=opts.window_s,
             stride_s=opts.stride_s,
             top_k=opts.top_k,
-            input_sha256=None if recording is not None else input_sha256(path),
+            input_sha256=input_sha256(path),  # None when `path` names no file (then: of the signal)
         )
         planned = figure_paths(result, opts.out, formats=opts.formats, heatmap=opts.heatmap, stem=stem)
         if not opts.overwrite:
