@@ -301,6 +301,8 @@ class _Entry:
     reference: list[str] | None = None  # PTB-XL ground-truth labels (shown for reference only)
     explanation: Any = None
     figures: dict[tuple, bytes] = field(default_factory=dict)
+    #: one drawing at a time per recording: the picture and heatmap requests of one view share one render
+    drawing: threading.Lock = field(default_factory=threading.Lock)
 
     def nbytes(self) -> int:
         """Memory held: signal, model output arrays, cached pictures."""
@@ -1052,13 +1054,17 @@ class _Service:
         figures = entry.figures
         data = figures.get((key, kind))
         if data is None:
-            with self.render_lane.slot(), self.tempdir("ecgimn-render-") as tmp:  # not on the model lane
-                paths = render(result, tmp, formats=(fmt,), layout=opts.layout, heatmap=True, stem="figure")
-                drawn = {(key, "heatmap" if p.stem.endswith("_heatmap") else "ecg"): p.read_bytes() for p in paths}
-            data = drawn[(key, kind)]
-            while len(figures) > MAX_FIGURES - len(drawn):
-                figures.pop(next(iter(figures)), None)
-            figures.update(drawn)
+            with entry.drawing:  # the ecg and heatmap requests of one view share one drawing
+                data = figures.get((key, kind))
+                if data is None:
+                    with self.render_lane.slot(), self.tempdir("ecgimn-render-") as tmp:  # off the model lane
+                        paths = render(result, tmp, formats=(fmt,), layout=opts.layout, heatmap=True, stem="figure")
+                        drawn = {(key, "heatmap" if p.stem.endswith("_heatmap") else "ecg"): p.read_bytes()
+                                 for p in paths}  # fmt: skip
+                    data = drawn[(key, kind)]
+                    while len(figures) > MAX_FIGURES - len(drawn):
+                        figures.pop(next(iter(figures)), None)
+                    figures.update(drawn)
             self.sessions.after_figure(sid)
         suffix = "_heatmap" if kind == "heatmap" else ""
         return data, f"{_download_stem(entry, cls)}{suffix}.{fmt}"

@@ -459,7 +459,11 @@ async function onFigureError() {
   const src = $("figure").getAttribute("src");
   if (!src) return;
   try {
-    await api(src);
+    await api(src);  // asks again; a picture that failed only because the server was busy is drawn now
+    if (!src.includes("&again=1")) {
+      $("figure-wrap").classList.add("loading");
+      $("figure").src = src + "&again=1";
+    }
   } catch (err) {
     showError(`the picture could not be drawn: ${err.message}`);
   }
