@@ -370,9 +370,14 @@ class _Sessions:
         self._stores: dict[str, _Store] = {}
         self._lock = threading.Lock()
 
-    def _expire(self) -> None:
+    def _expire(self, empty_after_s: float | None = None) -> None:
+        """Drop sessions idle for the TTL (and, with ``empty_after_s``, those holding nothing idle that long:
+        nobody loses a record, and cookie-less clients cannot fill the table with empty sessions)."""
         now = time.monotonic()
-        for sid in [k for k, st in self._stores.items() if now - st.used > self.ttl_s]:
+        for sid in [
+            k for k, st in self._stores.items()
+            if now - st.used > self.ttl_s or (empty_after_s is not None and not st._items and now - st.used > empty_after_s)
+        ]:  # fmt: skip
             del self._stores[sid]
 
     def _retry_s(self) -> float:
@@ -386,6 +391,8 @@ class _Sessions:
                 self._stores[sid].used = time.monotonic()
                 return sid
             self._expire()
+            if len(self._stores) >= self.max_sessions:
+                self._expire(empty_after_s=5.0)
             if len(self._stores) >= self.max_sessions:
                 raise _busy(f"{self.max_sessions} sessions open", min(self._retry_s(), 60))
             new = secrets.token_urlsafe(24)
