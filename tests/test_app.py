@@ -572,11 +572,12 @@ def test_cli_app_command(
     ran: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(app=app, **kw))
     ckpt = write_random_checkpoint(tmp_path / "m.pt")
-    args = build_parser().parse_args(["app", "--model", str(ckpt), "--host", "0.0.0.0", "--port", "8123"])
+    args = build_parser().parse_args(["app", "--model", str(ckpt), "--host", "0.0.0.0", "--port", "8123",
+                                      "--token", "t" * 32])  # fmt: skip
     assert args.func(args) == 0
     assert ran["host"] == "0.0.0.0" and ran["port"] == 8123
     err = capsys.readouterr().err
-    assert "WARNING" in err and "NO authentication" in err
+    assert "WARNING" in err and "NO encryption" in err
     args = build_parser().parse_args(["app", "--model", str(ckpt)])
     args.func(args)
     assert "WARNING" not in capsys.readouterr().err

@@ -24,6 +24,7 @@ from ecgimn.data import Standardizer
 from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.errors import CheckpointError, ConfigError, InputError
 from ecgimn.explain.waves import Beats, WaveDecomposition, decompose, delineate_beats
+from ecgimn.io.budget import check_batch, check_fs
 from ecgimn.io.quality import InputCheck, amplitude_findings, assess, finalize, magnitude_finding
 from ecgimn.io.signal import resample_array
 from ecgimn.models.inference import build_engine
@@ -189,6 +190,8 @@ class Predictor:
             x = x[None]
         if x.ndim != 3 or x.shape[1] != N_LEADS:
             raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        check_batch(x)
+        fs = check_fs(fs)
         checks = []
         for i, rec in enumerate(x):
             if full:
@@ -209,6 +212,8 @@ class Predictor:
             x = x[None]
         if x.ndim != 3 or x.shape[1] != N_LEADS:
             raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        check_batch(x)
+        fs = check_fs(fs)
         big = magnitude_finding(x)
         if big is not None:  # before the float32 cast, which would overflow
             raise InputError(big.message)

@@ -4,9 +4,44 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
+import os
+import socket
 import sys
 
 from ecgimn.errors import ConfigError
+
+TOKEN_ENV = "ECGIMN_APP_TOKEN"
+
+
+def _positive_mb(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0 or value > 4096:
+        raise argparse.ArgumentTypeError(f"must be a number of MB between 0 and 4096, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port between 1 and 65535, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,13 +56,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)"
     )
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     p.add_argument(
         "--data", default=None, metavar="DIR", help="PTB-XL folder: its fold-10 test records are listed"
     )
     p.add_argument(
-        "--max-upload-mb", type=float, default=20, help="largest upload accepted, in MB (default 20)"
+        "--max-upload-mb", type=_positive_mb, default=20, help="largest upload accepted, in MB (default 20)"
     )
+    p.add_argument(
+        "--max-seconds", type=_seconds, default=None, metavar="S",
+        help="longest recording accepted, in seconds (default 300)",
+    )  # fmt: skip
+    p.add_argument(
+        "--allowed-hosts", default=None, metavar="NAME,...",
+        help="host names the browser may use to reach the app (Host header), comma-separated; default: loopback "
+        "names for a loopback --host, else this computer's names and addresses",
+    )  # fmt: skip
+    p.add_argument(
+        "--token", default=None,
+        help=f"access token every request must carry (default: ${TOKEN_ENV}); required for a non-loopback --host",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-token", action="store_true",
+        help="serve a non-loopback --host without a token (only behind a proxy that authenticates users)",
+    )  # fmt: skip
     p.set_defaults(func=run_app)
 
 
@@ -41,31 +93,65 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exposure_warning(host: str, port: int) -> str:
+def exposure_warning(host: str, port: int, token: bool = False) -> str:
     """The warning printed when the app is bound to a non-loopback address."""
     bar = "!" * 78
+    auth = "an access token but NO encryption" if token else "NO authentication and NO encryption"
     return (
         f"{bar}\nWARNING: serving on {host}:{port}, reachable from other computers.\n"
-        "The app has NO authentication and NO encryption (plain HTTP): anyone who can reach this address can\n"
-        "upload ECGs and see every recording loaded. Do not expose it with patient data; keep the default\n"
-        f"--host 127.0.0.1 or put it behind an authenticating HTTPS proxy.\n{bar}"
+        f"The app has {auth} (plain HTTP): anyone who can reach this address and\n"
+        "read the traffic can upload ECGs and see results. Do not expose it with patient data without TLS: put it\n"
+        f"behind an HTTPS reverse proxy (see the README, 'Serving the app to a department').\n{bar}"
     )
+
+
+def default_hosts(host: str) -> tuple[str, ...]:
+    """Host names accepted by default: loopback names; for other binds also this computer's names/addresses."""
+    names = {host.strip("[]"), "localhost", "127.0.0.1", "::1"}
+    if not is_loopback(host):
+        hostname = socket.gethostname()
+        names |= {hostname, socket.getfqdn()}
+        try:
+            names |= set(socket.gethostbyname_ex(hostname)[2])
+        except OSError:
+            pass
+    return tuple(sorted(n for n in names if n and n not in ("0.0.0.0", "::")))
 
 
 def run_app(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ecgimn.app.server import create_app
+        from ecgimn.app.server import create_app, log_config
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"the app needs the 'app' extra ({exc.name} is missing): pip install 'ecgimn[app]'"
         ) from None
-    if not is_loopback(args.host):
-        print(exposure_warning(args.host, args.port), file=sys.stderr)
-    hosts = (args.host, "localhost", "127.0.0.1", "::1") if is_loopback(args.host) else None
-    app = create_app(args.model, data_dir=args.data, max_upload_mb=args.max_upload_mb, allowed_hosts=hosts)
+    from ecgimn.io.budget import DEFAULT_BUDGET
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    loopback = is_loopback(args.host)
+    if not loopback and token is None and not args.no_token:
+        raise ConfigError(
+            f"--host {args.host} is reachable from other computers: give an access token (--token or ${TOKEN_ENV}, "
+            "e.g. `openssl rand -hex 16`), or --no-token when a reverse proxy authenticates users"
+        )
+    if token is not None and len(token) < 16:
+        raise ConfigError("the access token must be at least 16 characters (e.g. `openssl rand -hex 16`)")
+    if args.allowed_hosts:
+        hosts = tuple(h.strip() for h in args.allowed_hosts.split(",") if h.strip())
+        if not hosts:
+            raise ConfigError("--allowed-hosts: give at least one host name")
+    else:
+        hosts = default_hosts(args.host)
+    if not loopback:
+        print(exposure_warning(args.host, args.port, token=token is not None), file=sys.stderr)
+    budget = DEFAULT_BUDGET.with_max_seconds(args.max_seconds)
+    app = create_app(args.model, data_dir=args.data, max_upload_mb=args.max_upload_mb, allowed_hosts=hosts,
+                     token=token, budget=budget)  # fmt: skip
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"ECG-IMN app: open http://{shown}:{args.port}/ in a browser (Ctrl+C to stop)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    link = f"http://{shown}:{args.port}/" + ("?token=<the token>" if token else "")
+    print(f"ECG-IMN app: open {link} in a browser (Ctrl+C to stop); accepted Host names: {', '.join(hosts)}",
+          file=sys.stderr)  # fmt: skip
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=log_config())
     return 0

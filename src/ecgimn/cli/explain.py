@@ -154,6 +154,10 @@ def _reader_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="explain inputs the input check refuses (implausible units, ADC counts); the status stays visible",
     )
+    p.add_argument(
+        "--max-seconds", type=float, default=None, metavar="S",
+        help="longest recording accepted, in seconds (default 300; raise it for long recordings)",
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------------ inputs
@@ -243,6 +247,7 @@ class Options:
     units: str | None = None
     leads: str | None = None
     allow_implausible: bool = False
+    budget: Any = None  # ecgimn.io.budget.Budget (None: the default limits)
 
 
 @dataclass
@@ -314,6 +319,7 @@ def explain_file(
     """Read, explain and render one file (or an in-memory ``recording``); writes the report and pictures."""
     from ecgimn.explain.report import explain_recording, figure_paths, render
     from ecgimn.io import read_ecg
+    from ecgimn.provenance import input_sha256
 
     src = str(path)
     stem = stem or _safe(Path(src).stem)
@@ -324,7 +330,7 @@ def explain_file(
         rec = (
             recording
             if recording is not None
-            else read_ecg(path, fs=opts.fs, units=opts.units, lead_names=opts.leads)
+            else read_ecg(path, fs=opts.fs, units=opts.units, lead_names=opts.leads, budget=opts.budget)
         )
         result = explain_recording(
             predictor,
@@ -334,6 +340,7 @@ def explain_file(
             stride_s=opts.stride_s,
             top_k=opts.top_k,
             allow_implausible=opts.allow_implausible,
+            input_sha256=input_sha256(path),  # None when `path` names no file (then: of the signal)
         )
         planned = figure_paths(result, opts.out, formats=opts.formats, heatmap=opts.heatmap, stem=stem)
         if not opts.overwrite:
@@ -446,11 +453,17 @@ def write_summary(path: Path, results: Sequence[FileResult], class_names: Sequen
 # ---------------------------------------------------------------------------------------------------- commands
 
 
+def _budget(args: argparse.Namespace) -> Any:
+    from ecgimn.io.budget import DEFAULT_BUDGET
+
+    return DEFAULT_BUDGET.with_max_seconds(args.max_seconds)
+
+
 def run_explain(args: argparse.Namespace) -> int:
     opts = Options(
         out=Path(args.out), formats=tuple(dict.fromkeys(args.formats or ["png"])), layout=args.layout,
         window_s=args.window, stride_s=args.stride, top_k=args.top_k, heatmap=not args.no_heatmap,
-        overwrite=args.overwrite, fs=args.fs, units=args.units, leads=args.leads,
+        overwrite=args.overwrite, fs=args.fs, units=args.units, leads=args.leads, budget=_budget(args),
         allow_implausible=args.allow_implausible,
     )  # fmt: skip
     _check_options(opts)
@@ -529,7 +542,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     predictor = load_predictor(args.model, args.device)
     opts = Options(out=Path(args.out), overwrite=True, fs=args.fs, units=args.units, leads=args.leads,
-                   allow_implausible=args.allow_implausible)
+                   budget=_budget(args), allow_implausible=args.allow_implausible)  # fmt: skip
     _check_options(opts)
     if args.file:
         res = explain_file(args.file, predictor, opts)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ecgimn import __version__
 from ecgimn.errors import InputError
 from ecgimn.explain.evidence import ClassEvidence, explain_record, to_report
@@ -33,6 +35,7 @@ class RecordExplanation:
     def waves(self) -> list[WaveDecomposition]:
         """Lead x wave split of every explained class (exact; delineated once per record)."""
         return [self.explanation.waves(ev.class_name) for ev in self.evidence]
+    provenance: dict[str, Any] | None = None  # ecgimn.provenance.provenance(): time, version, model / input SHA-256
 
     @property
     def synthetic(self) -> bool:
@@ -68,6 +71,7 @@ class RecordExplanation:
             "explanations": [to_report(ev) for ev in self.evidence],
             "waves": waves_report(self.waves),
             "units": "evidence in logit units: sum over leads and time of W * x_std plus bias equals the logit",
+            "provenance": self.provenance,
         }
 
 
@@ -80,14 +84,18 @@ def explain_recording(
     stride_s: float = 0.25,
     top_k: int = 3,
     allow_implausible: bool = False,
+    input_sha256: str | None = None,
 ) -> RecordExplanation:
     """Run the model on one recording and aggregate the exact attribution of the requested classes.
 
     ``classes`` defaults to the predicted classes (p >= 0.5), or the top class when none is predicted;
     never the ground-truth label. The input check (:mod:`ecgimn.io.quality`) runs first: a refused recording
     raises :class:`InputError` unless ``allow_implausible``; its result is ``.input_check`` and the report's
-    ``"input_check"``.
+    ``"input_check"``. ``input_sha256``: digest of the input file(s) for the provenance (default: of the signal
+    array, float32 mV).
     """
+    from ecgimn.provenance import provenance, sha256_bytes
+
     if isinstance(classes, str):
         classes = [classes]
     min_s = getattr(predictor, "min_seconds", None)
@@ -115,7 +123,26 @@ def explain_recording(
         ex.attribution[0], ex.bias[0], ex.logits[0], ex.probabilities[0], ex.class_names, ex.fs, classes,
         window_s=window_s, stride_s=stride_s, top_k=top_k,
     )
-    return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source, check)
+    if input_sha256 is None:
+        prov = provenance(predictor, sha256_bytes(np.ascontiguousarray(recording.signal, np.float32).tobytes()),
+                          input_kind="signal (float32 mV, leads in LEADS order)")  # fmt: skip
+    else:
+        prov = provenance(predictor, input_sha256)
+    return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source, check, provenance=prov)
+
+
+def _mathtext_safe(text: str) -> str:
+    """Text shown literally by matplotlib: ``$`` would start mathtext (a name like ``x$^{$`` breaks drawing)."""
+    return text.replace("$", r"\$")
+
+
+def provenance_line(result: RecordExplanation) -> str:
+    """The one-line provenance printed at the foot of every picture (PNG / PDF)."""
+    p = result.provenance or {}
+    model = (p.get("model_sha256") or "unknown")[:16]
+    data = (p.get("input_sha256") or "unknown")[:16]
+    return (f"ecgimn {p.get('ecgimn_version', __version__)} | {p.get('time', '')} | model sha256 {model}... | "
+            f"input sha256 {data}...")  # fmt: skip
 
 
 def _safe(name: str) -> str:
@@ -159,18 +186,20 @@ def render(
     fs = result.explanation.fs
     evidence = {ev.class_name: ev for ev in result.evidence}
     waves = {w.class_name: w for w in result.waves}
-    label = "SYNTHETIC " if result.synthetic else ""
     label = f"{SYNTHETIC_LABEL} | " if result.synthetic else ""
     if result.input_check is not None and result.input_check.status != "ok":
         label = f"input: {result.input_check.summary()} | {label}"
+    record = _mathtext_safe(result.recording.record_id)
+    footer = provenance_line(result)
     paths = []
     for name, kind, path in figure_paths(result, out_dir, formats=formats, heatmap=heatmap, stem=stem):
         ev = evidence[name]
         if kind == "ecg":
-            title = f"{result.title} | explained: {ev.class_name} (p = {ev.probability:.2f})"
+            title = _mathtext_safe(f"{result.title} | explained: {ev.class_name} (p = {ev.probability:.2f})")
             fig = plot_class_evidence(signal, ev, title=title, layout=layout, waves=waves[name])
         else:
-            fig = plot_evidence_heatmap(ev.attribution, fs, title=f"{label}{stem}: evidence for {ev.class_name}")
+            fig = plot_evidence_heatmap(ev.attribution, fs, title=f"{label}{record}: evidence for {ev.class_name}")
+        fig.text(0.995, 0.003, footer, ha="right", va="bottom", fontsize=6, color="#666666")
         paths.append(save_figure(fig, path))
     return paths
 

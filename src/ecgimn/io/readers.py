@@ -17,6 +17,7 @@ import numpy as np
 
 from ecgimn.constants import LEADS, N_LEADS
 from ecgimn.errors import InputError
+from ecgimn.io.budget import DEFAULT_BUDGET, Budget, check_file, check_fs, check_signal
 from ecgimn.io.formats import SUPPORTED, reader_for
 from ecgimn.io.leads import DERIVED, canonical_lead, derive_limb_leads, match_leads
 from ecgimn.io.raw import Raw as _Raw
@@ -42,6 +43,7 @@ def read_ecg(
     fs: float | None = None,
     units: str | None = None,
     lead_names: Sequence[str] | str | None = None,
+    budget: Budget | None = None,
 ) -> Recording:
     """Read a 12-lead ECG file into a :class:`Recording` (float32 ``(12, L)`` mV, leads in ``LEADS`` order).
 
@@ -55,17 +57,22 @@ def read_ecg(
         units: ``"mV"``, ``"uV"``/``"µV"``, ``"V"``; overrides the file's units. When neither gives the units, they
             are guessed from the amplitude and the guess is noted.
         lead_names: channel names in file order (list or comma-separated string), overriding the file's names.
+        budget: limits on rate, duration and declared sizes (:mod:`ecgimn.io.budget`; default 50-10,000 Hz, 5 min),
+            checked before the file is parsed.
 
     Raises:
-        InputError: unreadable / unsupported file, missing leads, unknown rate or units, too many flat leads.
+        InputError: unreadable / unsupported file, missing leads, unknown rate or units, too many flat leads,
+            over the budget.
     """
     p = Path(path)
     src = str(path)
     kind = _detect(p, src)
+    budget = budget or DEFAULT_BUDGET
     if kind == "zip":
         from ecgimn.io.archive import read_zip
 
-        return read_zip(p, src, read_ecg, fs=fs, units=units, lead_names=lead_names)
+        return read_zip(p, src, read_ecg, fs=fs, units=units, lead_names=lead_names, budget=budget)
+    check_file(p, kind, src, budget, fs)
     try:
         raw = _READERS[kind](p, src)
     except InputError:
@@ -73,7 +80,9 @@ def read_ecg(
     except Exception as exc:  # corrupt files raise anything; name the file and the problem
         raise InputError(f"{src}: cannot read as {kind.upper()} ({type(exc).__name__}: {exc})") from exc
     record_id = p.name[: -len(p.suffix)] if reader_for(p.suffix) else p.name
-    return _finalize(raw, src=src, record_id=record_id, fs=fs, units=units, lead_names=lead_names)
+    return _finalize(
+        raw, src=src, record_id=record_id, fs=fs, units=units, lead_names=lead_names, budget=budget
+    )
 
 
 def from_array(
@@ -84,11 +93,13 @@ def from_array(
     units: str | None = None,
     record_id: str = "array",
     source: str = "array",
+    budget: Budget | None = None,
 ) -> Recording:
     """Build a validated :class:`Recording` from an in-memory ``(C, L)`` or ``(L, C)`` array (same rules as files)."""
     return _finalize(
-        _array_raw(signal, source), src=source, record_id=record_id, fs=fs, units=units, lead_names=lead_names
-    )
+        _array_raw(signal, source), src=source, record_id=record_id, fs=fs, units=units, lead_names=lead_names,
+        budget=budget or DEFAULT_BUDGET,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -390,13 +401,16 @@ def _finalize(
     fs: float | None,
     units: str | None,
     lead_names: Sequence[str] | str | None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Recording:
     notes = list(raw.notes)
+    check_signal(len(raw.channels), max((len(c) for c in raw.channels), default=0), None, src, budget)
     idx, signs = _lead_plan(raw, src, lead_names, notes)
     rows = [k for k, i in enumerate(idx) if i != DERIVED]  # leads in the file (others are derived)
     src_idx = [idx[k] for k in rows]
     channels = [raw.channels[idx[k]] * signs[k] for k in rows]
-    rate, channels = _common_rate(raw, src_idx, channels, fs, src, notes)
+    rate, channels = _common_rate(raw, src_idx, channels, fs, src, notes, budget)
+    check_signal(len(channels), max(len(c) for c in channels), rate, src, budget)
     length = min(len(c) for c in channels)
     if any(len(c) != length for c in channels):
         notes.append(f"leads of unequal length cut to the shortest ({length} samples)")
@@ -447,17 +461,18 @@ def _lead_plan(
 
 
 def _common_rate(
-    raw: _Raw, src_idx: list[int], channels: list[np.ndarray], fs: float | None, src: str, notes: list[str]
+    raw: _Raw,
+    src_idx: list[int],
+    channels: list[np.ndarray],
+    fs: float | None,
+    src: str,
+    notes: list[str],
+    budget: Budget,
 ) -> tuple[float, list[np.ndarray]]:
     """The recording's rate (argument, else the file's highest) and the channels resampled to it."""
     file_fs = [raw.fs[i] for i in src_idx] if raw.fs else [None] * len(src_idx)
     if fs is not None:
-        try:
-            rate = float(fs)
-        except (TypeError, ValueError):
-            rate = float("nan")
-        if not np.isfinite(rate) or rate <= 0:
-            raise InputError(f"{src}: fs must be a positive number of Hz, got {fs!r}")
+        rate = check_fs(fs, src, budget)
         known = {f for f in file_fs if f}
         if known and known != {rate}:
             notes.append(
@@ -466,7 +481,7 @@ def _common_rate(
         return rate, channels
     if any(f is None for f in file_fs):
         raise InputError(f"{src}: sampling rate unknown; pass fs=<Hz> (--fs on the command line)")
-    rate = max(file_fs)  # type: ignore[type-var]
+    rate = max(check_fs(f, src, budget) for f in file_fs)
     odd = sorted({f for f in file_fs if f != rate})  # type: ignore[type-var]
     if odd:
         channels = [c if f == rate else resample_array(c, f, rate) for c, f in zip(channels, file_fs)]

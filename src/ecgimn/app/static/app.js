@@ -34,14 +34,26 @@ function postJSON(url, data) {
   });
 }
 
+let focusBeforeError = null;
+
 function showError(message) {
+  // the box is fixed at the top of the viewport (visible wherever the page is scrolled) and takes the focus,
+  // so screen readers announce it and Escape closes it
   $("error-text").textContent = message;
   $("error").hidden = false;
+  const active = document.activeElement;
+  if (active && active !== document.body && active !== $("error")) focusBeforeError = active;
+  $("error").focus();
 }
 
 function clearError() {
+  const wasShown = !$("error").hidden;
   $("error").hidden = true;
   $("error-text").textContent = "";
+  if (wasShown && focusBeforeError && document.contains(focusBeforeError) && !focusBeforeError.disabled) {
+    focusBeforeError.focus();
+  }
+  focusBeforeError = null;
 }
 
 let busyCount = 0;
@@ -54,15 +66,73 @@ function setBusy(on, text) {
 
 async function run(text, task) {
   clearError();
+  const before = document.activeElement;
   setBusy(true, text);
   try {
     return await task();
   } catch (err) {
+    setBusy(false);
     showError(err.message || String(err));
     return null;
   } finally {
-    setBusy(false);
+    if (busyCount > 0) setBusy(false);
+    // disabled buttons drop the focus to <body>: give it back to the control that started the action
+    if ((document.activeElement === document.body || !document.activeElement) && before && before !== document.body
+        && document.contains(before) && !before.closest("[hidden]")) {
+      before.focus();
+    }
   }
+}
+
+function clearResult() {
+  // a failed load must not leave the previous recording's result on screen as if it were the new one
+  state.current = null;
+  $("result").hidden = true;
+  $("empty").hidden = false;
+  $("empty-failed").hidden = false;
+}
+
+async function load(text, task) {
+  const data = await run(text, task);
+  if (data) {
+    show(data);
+    $("record-title").focus();
+  } else {
+    clearResult();
+  }
+  return data;
+}
+
+async function download(event) {
+  event.preventDefault();
+  const link = event.currentTarget;
+  const what = link.textContent.trim();
+  let response;
+  try {
+    response = await fetch(link.href);
+  } catch (err) {
+    showError(`download of the ${what} failed: the server did not answer`);
+    return;
+  }
+  if (!response.ok) {
+    let message = `HTTP ${response.status}`;
+    try {
+      const body = await response.json();
+      if (body && body.error) message = body.error;
+    } catch (err) { /* not JSON */ }
+    showError(`download of the ${what} failed: ${message}`);
+    return;
+  }
+  const blob = await response.blob();
+  const disposition = response.headers.get("content-disposition") || "";
+  const match = /filename="([^"]+)"/.exec(disposition);
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = match ? match[1] : "ecgimn-download";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
 function el(tag, text, className) {
@@ -91,6 +161,13 @@ function bar(fraction, className) {
 
 async function init() {
   $("error-close").addEventListener("click", clearError);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !$("error").hidden) {
+      event.preventDefault();
+      clearError();
+    }
+  });
+  ["dl-png", "dl-pdf", "dl-json"].forEach((id) => $(id).addEventListener("click", download));
   $("upload-form").addEventListener("submit", onUpload);
   $("demo-btn").addEventListener("click", onDemo);
   $("ptbxl-btn").addEventListener("click", onPtbxl);
@@ -168,14 +245,12 @@ async function onUpload(event) {
   files.forEach((f) => form.append("files", f, f.name));
   form.append("fs", $("fs").value.trim());
   form.append("units", $("units").value);
-  const data = await run("Reading the file and running the model…",
+  await load("Reading the file and running the model…",
     () => api("/api/upload", { method: "POST", body: form }));
-  if (data) show(data);
 }
 
 async function onDemo() {
-  const data = await run("Simulating the demo ECG and running the model…", () => postJSON("/api/demo", {}));
-  if (data) show(data);
+  await load("Simulating the demo ECG and running the model…", () => postJSON("/api/demo", {}));
 }
 
 async function onPtbxl() {
@@ -184,9 +259,8 @@ async function onPtbxl() {
     showError("select a record in the list first");
     return;
   }
-  const data = await run(`Loading PTB-XL record ${value}…`,
+  await load(`Loading PTB-XL record ${value}…`,
     () => postJSON("/api/ptbxl/load", { ecg_id: Number(value) }));
-  if (data) show(data);
 }
 
 function currentOptions() {
@@ -202,6 +276,12 @@ function currentOptions() {
 async function onOptions(event) {
   if (event) event.preventDefault();
   if (!state.current) return;
+  const form = $("opts-form");
+  if (!form.checkValidity()) {  // say which value is out of range instead of sending nothing
+    const bad = Array.from(form.elements).find((e) => e.validity && !e.validity.valid);
+    showError(`${bad.closest("label").firstChild.textContent.trim()}: ${bad.validationMessage}`);
+    return;
+  }
   const query = new URLSearchParams({ id: state.current.id, ...currentOptions() });
   const data = await run("Updating the explanation…", () => api("/api/explain?" + query));
   if (data) show(data);
@@ -210,12 +290,36 @@ async function onOptions(event) {
 async function explainClass(name) {
   $("opt-class").value = name;
   await onOptions();
+  const button = document.querySelector(`#pred-table button[data-cls="${CSS.escape(name)}"]`);
+  if (button) button.focus();
+}
+
+function showInputCheck(check) {
+  const box = $("input-check");
+  if (!check) {
+    box.hidden = true;
+    return;
+  }
+  const status = check.status || "unknown";
+  const findings = check.findings || [];
+  box.hidden = false;
+  box.className = `input-check ${status}`;
+  $("input-check-title").textContent = {
+    ok: "Input check: ok",
+    warning: `Input check: WARNING (${findings.length}) — the predictions below may be wrong for this input`,
+    refused: "Input check: REFUSED — this input is not plausible as a 12-lead ECG in mV",
+  }[status] || `Input check: ${status}`;
+  $("input-check-list").replaceChildren(...findings.map((f) => {
+    const leads = f.leads && f.leads.length ? ` (${f.leads.join(", ")})` : "";
+    return el("li", `${f.severity === "refused" ? "refused" : "warning"}: ${f.message}${leads}`);
+  }));
 }
 
 // ------------------------------------------------------------------------------------------ display
 
 function show(data) {
   state.current = data;
+  $("result").dataset.rid = data.id;
   $("empty").hidden = true;
   $("result").hidden = false;
   $("whatif-result").hidden = true;
@@ -236,6 +340,19 @@ function show(data) {
     meta.appendChild(el("dt", k));
     meta.appendChild(el("dd", v));
   }
+  showInputCheck(data.input_check);
+  const refused = Boolean(data.refused);
+  document.querySelectorAll(".evidence-part").forEach((node) => { node.hidden = refused; });
+  $("refused-text").hidden = !refused;
+  $("pred-table").hidden = refused;
+  $("pred-hint").hidden = refused;
+  const ref = rec.reference_labels;
+  $("reference").hidden = !Array.isArray(ref);
+  if (Array.isArray(ref)) {
+    $("reference").textContent = "PTB-XL reference label (ground truth, for comparison only): " +
+      (ref.length ? ref.join(", ") : "none of the model's classes");
+  }
+  $("empty-failed").hidden = true;
   const notes = $("notes-list");
   notes.replaceChildren(...rec.notes.map((n) => el("li", n)));
   $("notes-summary").textContent = `Input checks and conversions (${rec.notes.length})`;
@@ -246,17 +363,28 @@ function show(data) {
   tbody.replaceChildren();
   const select = $("opt-class");
   select.replaceChildren();
+  if (refused) return;
   for (const p of data.probabilities) {
     const tr = el("tr", null, p.class === data.explained ? "selected" : "");
     tr.dataset.cls = p.class;
     tr.title = `explain ${p.class}`;
-    tr.appendChild(el("td", p.class, "cls"));
+    const clsCell = el("td", null, "cls");
+    const button = el("button", p.class, "cls-btn");
+    button.type = "button";
+    button.dataset.cls = p.class;
+    button.setAttribute("aria-pressed", String(p.class === data.explained));
+    button.setAttribute("aria-label", `explain ${p.class} (probability ${fmtP(p.probability)})`);
+    clsCell.appendChild(button);
+    tr.appendChild(clsCell);
     const cell = el("td", null, "probcell");
     cell.appendChild(bar(p.probability, p.predicted ? "pos" : ""));
     cell.appendChild(el("span", fmtP(p.probability), "num"));
     tr.appendChild(cell);
     tr.appendChild(el("td", p.predicted ? "predicted" : "", "tag"));
-    tr.addEventListener("click", () => explainClass(p.class));
+    tr.addEventListener("click", (event) => {
+      event.preventDefault();
+      explainClass(p.class);
+    });
     tbody.appendChild(tr);
     const option = el("option", p.class);
     option.value = p.class;
@@ -361,7 +489,11 @@ async function onFigureError() {
   const src = $("figure").getAttribute("src");
   if (!src) return;
   try {
-    await api(src);
+    await api(src);  // asks again; a picture that failed only because the server was busy is drawn now
+    if (!src.includes("&again=1")) {
+      $("figure-wrap").classList.add("loading");
+      $("figure").src = src + "&again=1";
+    }
   } catch (err) {
     showError(`the picture could not be drawn: ${err.message}`);
   }
@@ -385,6 +517,7 @@ async function onWhatIf(event) {
   const data = await run("Removing the evidence and re-running the model…", () => postJSON("/api/whatif", body));
   if (!data) return;
   $("whatif-result").hidden = false;
+  $("whatif-result").focus();
   $("wi-old").textContent = `p(${data.class}) = ${fmtP(data.probability_old)}`;
   $("wi-new").textContent = `p(${data.class}) = ${fmtP(data.probability_new)}`;
   const delta = data.probability_new - data.probability_old;
