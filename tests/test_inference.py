@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from ecgimn.models import ModelOutput, create_model, window_starts
+from ecgimn.models import ModelOutput, create_model
 from ecgimn.models.inference import InferenceEngine, build_engine, fold_batchnorm
 from ecgimn.training.predict import autocast_dtype, predict
 
 TOL = 1e-5
+REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_inference.py"
 
 
-def reference_ensemble(models, x: torch.Tensor) -> ModelOutput:
-    """The pre-engine ensemble forward: every member on x, logits, W and b averaged."""
-    outs = [m(x) for m in models]
-    logits = torch.stack([o.logits for o in outs]).mean(0)
-    if any(o.weights is None for o in outs):
-        return ModelOutput(logits)
-    return ModelOutput(logits, torch.stack([o.weights for o in outs]).mean(0),
-                       torch.stack([o.bias for o in outs]).mean(0))
+def _load_reference():
+    """The pre-engine path (one copy, in benchmarks/, also timed by bench_inference.py)."""
+    spec = importlib.util.spec_from_file_location("reference_inference", REFERENCE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
 
 
-def reference_sliding(model, x: torch.Tensor, window: int, stride: int) -> ModelOutput:
-    """The pre-engine sliding-window path: windows concatenated, one forward, W placed window by window."""
-    B, C, L = x.shape
-    if L == window:
-        return model(x)
-    starts = window_starts(L, window, stride)
-    win = min(window, L)
-    xs = torch.cat([x[..., s : s + win] for s in starts])
-    out = model(xs)
-    n = len(starts)
-    logits = out.logits.view(n, B, -1).mean(0)
-    if out.weights is None:
-        return ModelOutput(logits)
-    w_win = out.weights.view(n, B, -1, C, win)
-    weights = w_win.new_zeros(B, w_win.shape[2], C, L)
-    for i, s in enumerate(starts):
-        weights[..., s : s + win] += w_win[i]
-    return ModelOutput(logits, weights / n, out.bias.view(n, B, -1).mean(0))
+reference_sliding = _load_reference().reference_sliding
 
 
 def _randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -118,7 +103,7 @@ def test_engine_matches_ensembles_with_windows(members: list[dict]) -> None:
     model = _randomise_batchnorm(create_model("ensemble", num_classes=5, members=members))
     x = _x(3, 1000)
     with torch.no_grad():
-        ref = reference_sliding(lambda xs: reference_ensemble(list(model.members), xs), x, 250, 125)
+        ref = reference_sliding(model, x, 250, 125)
         new = build_engine(model)(x, 250, 125)
     assert new.weights is None if ref.weights is None else new.weights is not None
     _assert_same(ref, new, x)
@@ -158,7 +143,7 @@ def test_predict_uses_engine_and_matches_reference() -> None:
     x = _x(5, 1000).numpy()
     out = predict(model, x, window=250, stride=125, batch_size=2, return_maps=True)
     with torch.no_grad():
-        ref = reference_sliding(lambda xs: reference_ensemble(list(model.members), xs), torch.as_tensor(x), 250, 125)
+        ref = reference_sliding(model, torch.as_tensor(x), 250, 125)
     assert np.abs(out["logits"] - ref.logits.numpy()).max() <= TOL
     assert np.abs(out["weights"] - ref.weights.numpy()).max() <= TOL
     assert np.abs(out["bias"] - ref.bias.numpy()).max() <= TOL
@@ -211,8 +196,7 @@ def test_default_explain_on_real_records_matches_reference(shared_ptbxl) -> None
     out = predictor.explain(x)
     x_std = torch.as_tensor(out.inputs_std)
     with torch.no_grad():
-        ref = reference_sliding(lambda xs: reference_ensemble(list(predictor.model.members), xs), x_std,
-                                predictor.window, predictor.stride)
+        ref = reference_sliding(predictor.model, x_std, predictor.window, predictor.stride)
     assert np.abs(out.logits - ref.logits.numpy()).max() <= TOL
     assert np.abs(out.weights - ref.weights.numpy()).max() <= TOL
     assert np.abs(out.bias - ref.bias.numpy()).max() <= TOL
