@@ -219,3 +219,52 @@ def test_explain_windows_matches_explain(tmp_path) -> None:
     assert np.abs(win.window_evidence.sum(-1) + win.window_bias - win.window_logits).max() <= 1e-6
     # per-lead evidence of the record = mean over windows (the record's W is the mean of the placed windows)
     assert np.abs(win.window_evidence.mean(0) - full.attribution[0].sum(-1)).max() <= 1e-4
+
+
+@pytest.mark.parametrize("k,up", [(5, 2), (1, 2), (3, 2), (3, 3), (5, 4)])
+def test_polyphase_conv_equals_upsample_then_conv(k: int, up: int) -> None:
+    """A nearest upsampling followed by a 'same' conv is one conv of the coarse map with `up` phases (a view back)."""
+    from ecgimn.models.inference import _phases_to_time, _polyphase
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 4, (1, k), padding=(0, k // 2)).eval()
+    h = torch.randn(3, 6, 1, 17).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = conv(torch.nn.functional.interpolate(h, scale_factor=(1, up), mode="nearest")) * 0.5
+        poly = _polyphase(conv, up, scale=0.5)
+        y = poly(h)
+        out = _phases_to_time(y, up)
+    assert out.shape == ref.shape and out.data_ptr() == y.data_ptr()  # the interleave is a view
+    assert (out - ref).abs().max() <= 1e-5
+    assert _polyphase(torch.nn.Conv2d(6, 4, (1, k), stride=(1, 2), padding=(0, k // 2)), up) is None
+
+
+def test_fused_residual_matches_block_on_any_length() -> None:
+    """The fused residual block (sum in conv2, pooled shortcut as one strided conv) equals the block; an odd
+    length (partial pooling window) takes the original shortcut."""
+    import copy
+
+    from ecgimn.models.imn import ResidualBlock
+    from ecgimn.models.inference import _fuse_conv_gelu, _fuse_residual, _FusedResidual, _lift
+
+    torch.manual_seed(0)
+    block = _randomise_batchnorm(ResidualBlock(1, 8, 16, 7, stride=2))
+    lifted = fold_batchnorm(_lift(torch.nn.Sequential(copy.deepcopy(block)))).to(memory_format=torch.channels_last)
+    fast = _fuse_residual(_fuse_conv_gelu(lifted))
+    assert isinstance(fast[0], _FusedResidual) and fast[0].pooled is not None
+    for length in (64, 63):
+        x = torch.randn(3, 8, length)
+        with torch.no_grad():
+            ref = block(x)
+            out = fast(x.unsqueeze(2).contiguous(memory_format=torch.channels_last)).squeeze(2)
+        assert (out - ref).abs().max() <= 1e-5, length
+
+
+def test_engine_batch_sizes_change_the_packed_weights_not_the_answers() -> None:
+    """Packed weights follow the input shape: other batch sizes and lengths give the model's answers."""
+    model = _model("imn-1d-dual", k=5)
+    engine = build_engine(model)
+    with torch.no_grad():
+        for b, length in ((3, 250), (5, 250), (2, 333), (3, 250)):
+            x = _x(b, length, seed=b + length)
+            _assert_same(model(x), engine(x), x)
