@@ -415,9 +415,13 @@ class InferenceEngine(nn.Module):
             return nullcontext()
         return torch.autocast(device_type=device.type, dtype=self.autocast)
 
-    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ensemble-mean ``(W, b)`` of an interpretable model on windows ``x`` (B, leads, L), in x's units."""
-        n = len(self.members)
+    def maps(self, x: torch.Tensor, divide: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ensemble-mean ``(W, b)`` of an interpretable model on windows ``x`` (B, leads, L), in x's units.
+
+        ``divide``: the maps come back divided by it as well (a caller's mean over windows), in the same pass as
+        the members' mean and the change of units.
+        """
+        n = len(self.members) * divide
         w_sum = b_sum = affine = None
         shared: dict[tuple, tuple] = {}  # members of the same view and padding read the same encoder input
         with self._autocast(x.device):
@@ -436,12 +440,12 @@ class InferenceEngine(nn.Module):
                 else:
                     w_sum += w
                     b_sum += b
+        if self._shared_affine and affine is not None:  # W / (n sd): the mean rides on the change of units
+            b_sum /= n
+            return IMN.to_input_units(w_sum, b_sum, (affine[0].float(), affine[1].float() * n))
         if n > 1:
             w_sum /= n
             b_sum /= n
-        if self._shared_affine and affine is not None:
-            affine = (affine[0].float(), affine[1].float())
-            w_sum, b_sum = IMN.to_input_units(w_sum, b_sum, affine)
         return w_sum, b_sum
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -500,7 +504,7 @@ class InferenceEngine(nn.Module):
             if not maps:
                 logit_sums.append(self.logits(xs).view(nb, nw, -1).sum(1))
                 continue
-            w, b = self.maps(xs)  # (nb*nw, K, C, window), (nb*nw, K)
+            w, b = self.maps(xs, divide=n)  # (nb*nw, K, C, window), (nb*nw, K): each window's share of the mean
             bias[r0:r1] += b.view(nb, nw, K).sum(1)
             w = w.view(nb, nw, K * C, window).transpose(1, 2).reshape(nb * K * C, nw * window)
             rows[r0 * K * C : r1 * K * C].index_add_(1, idx.reshape(-1), w)
@@ -509,8 +513,6 @@ class InferenceEngine(nn.Module):
                 return ModelOutput(torch.cat(logit_sums) / n)
             per_record = len(logit_sums) // B
             return ModelOutput(torch.stack(logit_sums).view(B, per_record, -1).sum(1) / n)
-        weights /= n
-        bias /= n
         return ModelOutput(torch.einsum("bkcl,bcl->bk", weights, x) + bias, weights, bias)
 
 
