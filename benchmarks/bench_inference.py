@@ -4,10 +4,14 @@ For the bundled ``default`` (3 x imn-1d-dual, 2.5 s windows, stride 1.25 s: 21 m
 record) and for ``imn-1d`` and ``imn-paper`` (random weights, one 10 s window, global standardisation: speed does
 not depend on the weights), on N real PTB-XL records (100 Hz) read from ``--data``:
 
-- ``old``: the package's path before the engine (reference implementation kept here): every member on all
-  windows, per-member and per-window read-outs, W placed window by window, then the same report arrays as
-  ``Predictor.explain`` (weights_mv, attribution, bias_mv);
+- ``old``: the package's model path before the engine (``benchmarks/reference_inference.py``, the reference the
+  tests check the engine against): every member on all windows, per-member and per-window read-outs, W placed
+  window by window; with the same input check, baseline filter (when the checkpoint has one) and standardisation
+  as today's ``Predictor``, then the same report arrays as ``Predictor.explain`` (weights_mv, attribution, bias_mv);
 - ``new``: ``Predictor.explain`` / ``Predictor.predict_proba`` as shipped.
+
+Calls: ``explain`` (with the input check, as users call it), ``explain check=False`` (the same without the input
+check in both paths: the model's share) and ``predict_proba``.
 
 Reported per model and path: ECG/s and ms per ECG (best of ``--repeats`` round-robin rounds, so load from other
 processes hits both paths alike), peak RSS above the process's baseline during the call (sampled every 2 ms), the
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,50 +34,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import ecgimn
-from ecgimn.api import Predictor
-from ecgimn.data.ptbxl import read_wfdb_record
-from ecgimn.models import ModelOutput, create_model, window_starts
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the reference path next to this script
+
+from reference_inference import reference_sliding  # noqa: E402
+
+import ecgimn  # noqa: E402
+from ecgimn.api import Predictor  # noqa: E402
+from ecgimn.data.ptbxl import read_wfdb_record  # noqa: E402
+from ecgimn.models import create_model  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------- reference (pre-engine) path
-def _ref_forward(model: torch.nn.Module, x: torch.Tensor) -> ModelOutput:
-    members = list(model.members) if hasattr(model, "members") else [model]
-    outs = [m(x) for m in members]
-    logits = torch.stack([o.logits for o in outs]).mean(0)
-    if any(o.weights is None for o in outs):
-        return ModelOutput(logits)
-    return ModelOutput(logits, torch.stack([o.weights for o in outs]).mean(0),
-                       torch.stack([o.bias for o in outs]).mean(0))
-
-
-def _ref_sliding(model: torch.nn.Module, x: torch.Tensor, window: int, stride: int) -> ModelOutput:
-    B, C, L = x.shape
-    if L == window:
-        return _ref_forward(model, x)
-    starts = window_starts(L, window, stride)
-    win = min(window, L)
-    out = _ref_forward(model, torch.cat([x[..., s : s + win] for s in starts]))
-    n = len(starts)
-    logits = out.logits.view(n, B, -1).mean(0)
-    if out.weights is None:
-        return ModelOutput(logits)
-    w_win = out.weights.view(n, B, -1, C, win)
-    weights = w_win.new_zeros(B, w_win.shape[2], C, L)
-    for i, s in enumerate(starts):
-        weights[..., s : s + win] += w_win[i]
-    return ModelOutput(logits, weights / n, out.bias.view(n, B, -1).mean(0))
-
-
 @torch.no_grad()
-def old_explain(p: Predictor, x: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """``Predictor.explain`` as it was: the reference forward, then the same report arrays."""
+def old_explain(p: Predictor, x: np.ndarray, batch_size: int = 64, check: bool = True) -> dict[str, np.ndarray]:
+    """``Predictor.explain`` with the pre-engine model path: the same input check, baseline filter and
+    standardisation as today's call, the reference forward, then the same report arrays."""
+    if check:
+        p.check_inputs(x, 100)
+    x, _ = p._prepare(x, 100)
     mu, sigma = p.standardizer.affine(x)
     x_std = ((x - mu) / sigma).astype(np.float32)
     logits, weights, biases = [], [], []
     p.model.eval()
     for s in range(0, len(x_std), batch_size):
-        out = _ref_sliding(p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device), p.window, p.stride)
+        out = reference_sliding(p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device), p.window,
+                                p.stride)
         logits.append(out.logits.cpu().numpy())
         weights.append(out.weights.cpu().numpy())
         biases.append(out.bias.cpu().numpy())
@@ -84,10 +70,14 @@ def old_explain(p: Predictor, x: np.ndarray, batch_size: int = 64) -> dict[str, 
 
 @torch.no_grad()
 def old_proba(p: Predictor, x: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """``Predictor.predict_proba`` with the pre-engine model path (same short input check and preprocessing)."""
+    p.check_inputs(x, 100, full=False)
+    x, _ = p._prepare(x, 100)
     x_std = p.standardizer.transform(x).astype(np.float32)
     p.model.eval()
-    z = np.concatenate([_ref_sliding(p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device), p.window,
-                                     p.stride).logits.cpu().numpy() for s in range(0, len(x_std), batch_size)])
+    z = np.concatenate([reference_sliding(p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device),
+                                          p.window, p.stride).logits.cpu().numpy()
+                        for s in range(0, len(x_std), batch_size)])
     return {"proba": 1.0 / (1.0 + np.exp(-z))}
 
 
@@ -160,6 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     paths = {
         "explain": (old_explain, lambda p, x: {"logits": (e := p.explain(x, batch_size=args.batch_size)).logits,
                                                "weights": e.weights}),
+        "explain check=False": (
+            lambda p, x: old_explain(p, x, check=False),
+            lambda p, x: {"logits": (e := p.explain(x, batch_size=args.batch_size, check=False)).logits,
+                          "weights": e.weights}),
         "predict_proba": (old_proba, lambda p, x: {"proba": p.predict_proba(x, batch_size=args.batch_size)}),
     }
     best: dict[tuple[str, str, str], list[float]] = {}

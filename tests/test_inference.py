@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from ecgimn.models import ModelOutput, create_model, window_starts
+from ecgimn.models import ModelOutput, create_model
 from ecgimn.models.inference import InferenceEngine, build_engine, fold_batchnorm
 from ecgimn.training.predict import autocast_dtype, predict
 
 TOL = 1e-5
+REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_inference.py"
 
 
-def reference_ensemble(models, x: torch.Tensor) -> ModelOutput:
-    """The pre-engine ensemble forward: every member on x, logits, W and b averaged."""
-    outs = [m(x) for m in models]
-    logits = torch.stack([o.logits for o in outs]).mean(0)
-    if any(o.weights is None for o in outs):
-        return ModelOutput(logits)
-    return ModelOutput(logits, torch.stack([o.weights for o in outs]).mean(0),
-                       torch.stack([o.bias for o in outs]).mean(0))
+def _load_reference():
+    """The pre-engine path (one copy, in benchmarks/, also timed by bench_inference.py)."""
+    spec = importlib.util.spec_from_file_location("reference_inference", REFERENCE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
 
 
-def reference_sliding(model, x: torch.Tensor, window: int, stride: int) -> ModelOutput:
-    """The pre-engine sliding-window path: windows concatenated, one forward, W placed window by window."""
-    B, C, L = x.shape
-    if L == window:
-        return model(x)
-    starts = window_starts(L, window, stride)
-    win = min(window, L)
-    xs = torch.cat([x[..., s : s + win] for s in starts])
-    out = model(xs)
-    n = len(starts)
-    logits = out.logits.view(n, B, -1).mean(0)
-    if out.weights is None:
-        return ModelOutput(logits)
-    w_win = out.weights.view(n, B, -1, C, win)
-    weights = w_win.new_zeros(B, w_win.shape[2], C, L)
-    for i, s in enumerate(starts):
-        weights[..., s : s + win] += w_win[i]
-    return ModelOutput(logits, weights / n, out.bias.view(n, B, -1).mean(0))
+reference_sliding = _load_reference().reference_sliding
 
 
 def _randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -118,7 +103,7 @@ def test_engine_matches_ensembles_with_windows(members: list[dict]) -> None:
     model = _randomise_batchnorm(create_model("ensemble", num_classes=5, members=members))
     x = _x(3, 1000)
     with torch.no_grad():
-        ref = reference_sliding(lambda xs: reference_ensemble(list(model.members), xs), x, 250, 125)
+        ref = reference_sliding(model, x, 250, 125)
         new = build_engine(model)(x, 250, 125)
     assert new.weights is None if ref.weights is None else new.weights is not None
     _assert_same(ref, new, x)
@@ -158,7 +143,7 @@ def test_predict_uses_engine_and_matches_reference() -> None:
     x = _x(5, 1000).numpy()
     out = predict(model, x, window=250, stride=125, batch_size=2, return_maps=True)
     with torch.no_grad():
-        ref = reference_sliding(lambda xs: reference_ensemble(list(model.members), xs), torch.as_tensor(x), 250, 125)
+        ref = reference_sliding(model, torch.as_tensor(x), 250, 125)
     assert np.abs(out["logits"] - ref.logits.numpy()).max() <= TOL
     assert np.abs(out["weights"] - ref.weights.numpy()).max() <= TOL
     assert np.abs(out["bias"] - ref.bias.numpy()).max() <= TOL
@@ -211,8 +196,7 @@ def test_default_explain_on_real_records_matches_reference(shared_ptbxl) -> None
     out = predictor.explain(x)
     x_std = torch.as_tensor(out.inputs_std)
     with torch.no_grad():
-        ref = reference_sliding(lambda xs: reference_ensemble(list(predictor.model.members), xs), x_std,
-                                predictor.window, predictor.stride)
+        ref = reference_sliding(predictor.model, x_std, predictor.window, predictor.stride)
     assert np.abs(out.logits - ref.logits.numpy()).max() <= TOL
     assert np.abs(out.weights - ref.weights.numpy()).max() <= TOL
     assert np.abs(out.bias - ref.bias.numpy()).max() <= TOL
@@ -235,3 +219,52 @@ def test_explain_windows_matches_explain(tmp_path) -> None:
     assert np.abs(win.window_evidence.sum(-1) + win.window_bias - win.window_logits).max() <= 1e-6
     # per-lead evidence of the record = mean over windows (the record's W is the mean of the placed windows)
     assert np.abs(win.window_evidence.mean(0) - full.attribution[0].sum(-1)).max() <= 1e-4
+
+
+@pytest.mark.parametrize("k,up", [(5, 2), (1, 2), (3, 2), (3, 3), (5, 4)])
+def test_polyphase_conv_equals_upsample_then_conv(k: int, up: int) -> None:
+    """A nearest upsampling followed by a 'same' conv is one conv of the coarse map with `up` phases (a view back)."""
+    from ecgimn.models.inference import _phases_to_time, _polyphase
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 4, (1, k), padding=(0, k // 2)).eval()
+    h = torch.randn(3, 6, 1, 17).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = conv(torch.nn.functional.interpolate(h, scale_factor=(1, up), mode="nearest")) * 0.5
+        poly = _polyphase(conv, up, scale=0.5)
+        y = poly(h)
+        out = _phases_to_time(y, up)
+    assert out.shape == ref.shape and out.data_ptr() == y.data_ptr()  # the interleave is a view
+    assert (out - ref).abs().max() <= 1e-5
+    assert _polyphase(torch.nn.Conv2d(6, 4, (1, k), stride=(1, 2), padding=(0, k // 2)), up) is None
+
+
+def test_fused_residual_matches_block_on_any_length() -> None:
+    """The fused residual block (sum in conv2, pooled shortcut as one strided conv) equals the block; an odd
+    length (partial pooling window) takes the original shortcut."""
+    import copy
+
+    from ecgimn.models.imn import ResidualBlock
+    from ecgimn.models.inference import _fuse_conv_gelu, _fuse_residual, _FusedResidual, _lift
+
+    torch.manual_seed(0)
+    block = _randomise_batchnorm(ResidualBlock(1, 8, 16, 7, stride=2))
+    lifted = fold_batchnorm(_lift(torch.nn.Sequential(copy.deepcopy(block)))).to(memory_format=torch.channels_last)
+    fast = _fuse_residual(_fuse_conv_gelu(lifted))
+    assert isinstance(fast[0], _FusedResidual) and fast[0].pooled is not None
+    for length in (64, 63):
+        x = torch.randn(3, 8, length)
+        with torch.no_grad():
+            ref = block(x)
+            out = fast(x.unsqueeze(2).contiguous(memory_format=torch.channels_last)).squeeze(2)
+        assert (out - ref).abs().max() <= 1e-5, length
+
+
+def test_engine_batch_sizes_change_the_packed_weights_not_the_answers() -> None:
+    """Packed weights follow the input shape: other batch sizes and lengths give the model's answers."""
+    model = _model("imn-1d-dual", k=5)
+    engine = build_engine(model)
+    with torch.no_grad():
+        for b, length in ((3, 250), (5, 250), (2, 333), (3, 250)):
+            x = _x(b, length, seed=b + length)
+            _assert_same(model(x), engine(x), x)

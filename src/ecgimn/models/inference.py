@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecgimn.models.base import ModelOutput
-from ecgimn.models.imn import IMN, Encoder
+from ecgimn.models.base import ModelOutput, check_input
+from ecgimn.models.imn import IMN, VIEW_EPS, Encoder, ResidualBlock
 from ecgimn.models.windowed import Ensemble, window_starts
 
 #: windows per forward by default: 512 windows of 12 x 250 samples keep the largest activation near 35 MB
@@ -95,37 +95,224 @@ def _mkldnn_fusion() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
-class _ConvGelu(nn.Module):
-    """``gelu(conv2d(x))`` as one oneDNN call on CPU (float32, not under autocast), else the two ops."""
+def _use_onednn(x: torch.Tensor) -> bool:
+    """The oneDNN fused calls serve float32 CPU tensors outside autocast and graph capture; else plain ops."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling())
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+
+class _FusedConv(nn.Module):
+    """``conv2d(x) [+ other] [-> GELU]`` as one oneDNN call on CPU, its weight packed once in oneDNN's layout.
+
+    Unpacked, oneDNN reorders a plain weight into its blocked layout on every call; the packed copy is made on
+    the first call for an input shape (made again when the shape changes) and is never a parameter (state_dict,
+    ``.to()`` and export see the plain ``conv``). Off CPU float32 (CUDA, autocast, graph capture): the plain ops.
+    """
+
+    def __init__(self, conv: nn.Conv2d, gelu: bool) -> None:
         super().__init__()
-        self.conv = conv
+        self.conv, self.gelu = conv, gelu
+        self._packed: tuple[tuple[int, ...], torch.Tensor] | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _weight(self, x: torch.Tensor) -> torch.Tensor:
+        c, shape = self.conv, tuple(x.shape)
+        if self._packed is None or self._packed[0] != shape:
+            w = c.weight.detach().contiguous(memory_format=torch.channels_last)
+            self._packed = (shape, torch.ops.mkldnn._reorder_convolution_weight(
+                w, list(c.padding), list(c.stride), list(c.dilation), c.groups, list(shape)))
+        return self._packed[1]
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
         c = self.conv
-        if (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-                and not torch.compiler.is_compiling()):
-            return torch.ops.mkldnn._convolution_pointwise(
-                x, c.weight, c.bias, list(c.padding), list(c.stride), list(c.dilation), c.groups, "gelu", [],
-                "none")
-        return F.gelu(c(x))
+        if _use_onednn(x):
+            args = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
+            if other is None:
+                return torch.ops.mkldnn._convolution_pointwise(
+                    x, self._weight(x), c.bias, *args, "gelu" if self.gelu else "none", [], "none")
+            # oneDNN fuses the sum but not a GELU after it: GELU in place on the fresh output
+            y = torch.ops.mkldnn._convolution_pointwise.binary(
+                x, other.contiguous(memory_format=torch.channels_last), self._weight(x), c.bias, *args, "add",
+                None, None, [], None)
+            return torch.ops.aten.gelu_(y) if self.gelu else y
+        y = c(x) if other is None else c(x) + other
+        return F.gelu(y) if self.gelu else y
 
 
 def _fuse_conv_gelu(module: nn.Module) -> nn.Module:
-    """In every Sequential, [Conv2d (+ folded BatchNorm = Identity) + exact GELU] becomes one :class:`_ConvGelu`."""
+    """In every Sequential, [Conv2d (+ folded BatchNorm = Identity) (+ exact GELU)] becomes one :class:`_FusedConv`."""
     for child in module.children():
         _fuse_conv_gelu(child)
     if isinstance(module, nn.Sequential):
-        items = list(module)
-        for i in range(len(items) - 2):
+        items = list(module) + [None, None]
+        for i in range(len(module)):
             conv, mid, act = items[i : i + 3]
-            if (isinstance(conv, nn.Conv2d) and isinstance(mid, nn.Identity) and isinstance(act, nn.GELU)
-                    and act.approximate == "none" and conv.padding_mode == "zeros"
-                    and isinstance(conv.padding, tuple)):
-                module[i] = _ConvGelu(conv)
+            if not (isinstance(conv, nn.Conv2d) and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)):
+                continue
+            gelu = isinstance(mid, nn.Identity) and isinstance(act, nn.GELU) and act.approximate == "none"
+            module[i] = _FusedConv(conv, gelu)
+            if gelu:
                 module[i + 2] = nn.Identity()
     return module
+
+
+class _FusedResidual(nn.Module):
+    """A :class:`~ecgimn.models.imn.ResidualBlock` (BatchNorm folded, 2-D) with fewer passes over its maps.
+
+    ``gelu(conv2(conv1(x)) + shortcut(x))``: the sum is fused into conv2, the GELU applied in place; an average
+    pool of stride s followed by a 1x1 convolution (the shortcut) is one convolution of kernel and stride s
+    with the weights divided by s (same sum, float rounding aside), where the length is a multiple of s (else the
+    pool's partial last window needs the original ops, which are kept).
+    """
+
+    def __init__(self, block: ResidualBlock) -> None:
+        super().__init__()
+        self.conv1 = block.conv1
+        self.conv2 = _FusedConv(block.conv2[0].conv, gelu=isinstance(block.act, nn.GELU))
+        self.shortcut = block.shortcut
+        self.pooled: _FusedConv | None = None
+        self.stride = 1
+        ops = [m for m in block.shortcut if not isinstance(m, nn.Identity)]
+        if (len(ops) == 2 and isinstance(ops[0], nn.AvgPool2d) and isinstance(ops[1], _FusedConv)
+                and not ops[1].gelu and ops[1].conv.kernel_size == (1, 1)):
+            k, st = ops[0].kernel_size, ops[0].stride
+            k, st = (k, k) if isinstance(k, int) else k, (st, st) if isinstance(st, int) else st
+            if k[0] == st[0] == 1 and k[1] == st[1] and ops[0].padding in (0, (0, 0)):
+                c = ops[1].conv
+                conv = nn.Conv2d(c.in_channels, c.out_channels, (1, k[1]), stride=(1, k[1]), bias=c.bias is not None)
+                conv.weight = nn.Parameter((c.weight.detach() / k[1]).repeat(1, 1, 1, k[1]), requires_grad=False)
+                conv.bias = c.bias
+                self.pooled, self.stride = _FusedConv(conv.to(memory_format=torch.channels_last), gelu=False), k[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pooled is not None and x.shape[-1] % self.stride == 0:
+            s = self.pooled(x)
+        else:
+            s = self.shortcut(x)
+        return self.conv2(self.conv1(x), s)
+
+
+def _fuse_residual(module: nn.Module) -> nn.Module:
+    for name, child in module.named_children():
+        if isinstance(child, ResidualBlock) and isinstance(child.conv2[0], _FusedConv):
+            setattr(module, name, _FusedResidual(child))
+        else:
+            _fuse_residual(child)
+    return module
+
+
+def _polyphase(conv: nn.Conv2d, up: int, scale: float = 1.0) -> _FusedConv | None:
+    """``conv(upsample_nearest(h, up))`` as one convolution of ``h`` with ``up`` output phases (``None``: not this shape).
+
+    Output ``up * t + p`` reads ``h`` at ``t + floor((p + j - c) / up)`` for tap ``j`` (``c``: the left padding), so
+    phase ``p`` is a convolution of ``h`` whose taps are sums of the original taps: fewer taps, no upsampled map. The
+    phases are stacked as output channels ``[phase 0 | phase 1 | ...]``; in channels-last memory that is the
+    upsampled map itself, (N, T, up, C) == (N, up*T, C), so :func:`_phases_to_time` is a view. ``scale``
+    multiplies weights and bias (the IMN's weight scale).
+    """
+    (kh, k), (sh, st), (ph, c) = conv.kernel_size, conv.stride, conv.padding
+    if kh != 1 or sh != 1 or st != 1 or ph != 0 or conv.dilation != (1, 1) or conv.groups != 1 or k != 2 * c + 1:
+        return None
+    d = [[(p + j - c) // up for j in range(k)] for p in range(up)]
+    reach = max(max(-min(r), max(r)) for r in d)
+    w0 = conv.weight.detach()[:, :, 0, :] * scale  # (cout, cin, k)
+    w = w0.new_zeros(up, w0.shape[0], w0.shape[1], 2 * reach + 1)
+    for p in range(up):
+        for j in range(k):
+            w[p, :, :, d[p][j] + reach] += w0[:, :, j]
+    new = nn.Conv2d(conv.in_channels, up * conv.out_channels, (1, 2 * reach + 1), padding=(0, reach),
+                    bias=conv.bias is not None)
+    new.weight = nn.Parameter(w.flatten(0, 1).unsqueeze(2).contiguous(memory_format=torch.channels_last),
+                              requires_grad=False)
+    if conv.bias is not None:
+        new.bias = nn.Parameter((conv.bias.detach() * scale).repeat(up), requires_grad=False)
+    return _FusedConv(new, gelu=False)
+
+
+def _phases_to_time(y: torch.Tensor, up: int) -> torch.Tensor:
+    """(N, up*C, 1, T) channels-last with phase-major channels -> (N, C, 1, up*T) channels-last (a view)."""
+    N, UC, _, T = y.shape
+    return y.permute(0, 2, 3, 1).reshape(N, 1, T * up, UC // up).permute(0, 3, 1, 2)
+
+
+class _PolyphaseDecoder(nn.Module):
+    """A 2-D :class:`~ecgimn.models.imn.Decoder` without skips or context, each nearest upsampling folded into the
+    next convolution (:func:`_polyphase`): no upsampled map is written, and a k-tap convolution after a x2
+    upsampling costs (k + 1) / 2 taps per output. Same maps up to float rounding; the weight scale is folded in."""
+
+    def __init__(self, decoder: nn.Module, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+        self.stages = nn.ModuleList()
+        self.ups: list[int] = []
+        up = 1
+        for block in decoder.blocks:
+            conv, upsample = block[0][0], block[1]
+            if up > 1:
+                poly = _polyphase(conv.conv, up)
+                poly.gelu = conv.gelu
+                conv = poly
+            self.stages.append(conv)
+            self.ups.append(up)
+            up = int(upsample.scale_factor[1]) if isinstance(upsample, nn.Upsample) else 1
+        self.stages.append(_polyphase(decoder.out, up, scale) if up > 1 else _scaled(decoder.out, scale))
+        self.ups.append(up)
+
+    @staticmethod
+    def applies(decoder: nn.Module) -> bool:
+        """Only plain stacks: [fused conv + GELU, nearest upsampling by an integer or nothing] blocks, a 'same' out conv."""
+        if len(decoder.films) or not isinstance(decoder.out, nn.Conv2d):
+            return False
+        up = 1
+        for block in decoder.blocks:
+            if len(block) != 2 or not (isinstance(block[0], nn.Sequential) and isinstance(block[0][0], _FusedConv)):
+                return False
+            if up > 1 and _polyphase(block[0][0].conv, up) is None:
+                return False
+            u = block[1]
+            if isinstance(u, nn.Upsample):
+                f = u.scale_factor
+                if u.mode != "nearest" or not isinstance(f, tuple) or f[0] != 1 or f[1] != int(f[1]):
+                    return False
+                up = int(f[1])
+            elif isinstance(u, nn.Identity):
+                up = 1
+            else:
+                return False
+        return up == 1 or _polyphase(decoder.out, up) is not None
+
+    def forward(self, x: torch.Tensor, skips, scale: float = 1.0, context=None) -> torch.Tensor:
+        if scale != self.scale or any(s is not None for s in skips) or context is not None:
+            raise RuntimeError("polyphase decoder built for another weight scale, or given skips / context")
+        for stage, up in zip(self.stages, self.ups):
+            x = stage(x)
+            if up > 1:
+                x = _phases_to_time(x, up)
+        return x
+
+
+def _scaled(conv: nn.Conv2d, scale: float) -> _FusedConv:
+    new = copy.deepcopy(conv)
+    new.weight = nn.Parameter(conv.weight.detach() * scale, requires_grad=False)
+    if conv.bias is not None:
+        new.bias = nn.Parameter(conv.bias.detach() * scale, requires_grad=False)
+    return _FusedConv(new, gelu=False)
+
+
+class _MeanPoolBias(nn.Module):
+    """A dynamic :class:`~ecgimn.models.imn.BiasGenerator` reading a channels-last latent without a strided
+    reduction: the time mean over a (N, T, C) view (same values, float rounding aside)."""
+
+    def __init__(self, gen: nn.Module) -> None:
+        super().__init__()
+        self.fc = gen.fc
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        if latent.is_contiguous(memory_format=torch.channels_last) and latent.dim() == 4:
+            N, C, H, T = latent.shape
+            pooled = latent.permute(0, 2, 3, 1).reshape(N, H * T, C).mean(1)
+        else:
+            pooled = latent.flatten(2).mean(-1)
+        return self.fc(pooled)
 
 
 class _ChannelsLastEncoder(nn.Module):
@@ -138,6 +325,7 @@ class _ChannelsLastEncoder(nn.Module):
         self.blocks.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        # (B, V, leads, L) -> (B, V*leads, 1, L); an input from _views_channels_last is that already (a view here)
         x = x.flatten(1, 2).unsqueeze(2) if self.one_d else x  # (B, V*leads, 1, L) or (B, V, leads, L)
         x = x.contiguous(memory_format=torch.channels_last)
         feats = [x]
@@ -145,6 +333,31 @@ class _ChannelsLastEncoder(nn.Module):
             skip, x = block(x)
             feats.append(skip)
         return x, feats
+
+
+def _views_channels_last(
+    m: IMN, x: torch.Tensor
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """``m.encoder_input(x)`` for a 1-D IMN, written once into the channels-last (B, V*leads, 1, Lp) tensor its
+    encoder reads (one pass instead of stack, pad and layout copies; the same values as ``input_views``)."""
+    check_input(x, m.num_leads)
+    B, C, L = x.shape
+    Lp = -(-L // m.pad_multiple) * m.pad_multiple
+    V = 2 if m.dual_view else 1
+    buf = x.new_empty(B, Lp, V, C)  # (B, time, view, lead): channels-last memory of (B, V*C, 1, Lp)
+    if Lp > L:
+        buf[:, L:].zero_()
+    xt = x.transpose(1, 2)
+    affine = None
+    if m.dual_view:
+        mu = x.mean(-1, keepdim=True)
+        sd = x.std(-1, keepdim=True, correction=0).clamp_min(VIEW_EPS)
+        z = buf[:, :L, 0]
+        torch.sub(xt, mu.transpose(1, 2), out=z)
+        z.div_(sd.transpose(1, 2))
+        affine = (mu, sd)
+    buf[:, :L, V - 1].copy_(xt)
+    return buf.view(B, Lp, V * C).permute(0, 2, 1).unsqueeze(2), affine
 
 
 def _channels_last(member: nn.Module, fuse: bool = True) -> nn.Module:
@@ -158,7 +371,13 @@ def _channels_last(member: nn.Module, fuse: bool = True) -> nn.Module:
             _lift(member.decoder)
         member.decoder.to(memory_format=torch.channels_last)
     if fuse and _mkldnn_fusion():
-        _fuse_conv_gelu(member)
+        _fuse_residual(_fuse_conv_gelu(member))
+        if isinstance(member, IMN):
+            if (member.ndim == 1 and not member.context and all(i is None for i in member._skip_index)
+                    and _PolyphaseDecoder.applies(member.decoder)):
+                member.decoder = _PolyphaseDecoder(member.decoder, member.weight_scale)
+            if member.bias_generator.mode == "dynamic":
+                member.bias_generator = _MeanPoolBias(member.bias_generator)
     return member
 
 
@@ -196,16 +415,21 @@ class InferenceEngine(nn.Module):
             return nullcontext()
         return torch.autocast(device_type=device.type, dtype=self.autocast)
 
-    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ensemble-mean ``(W, b)`` of an interpretable model on windows ``x`` (B, leads, L), in x's units."""
-        n = len(self.members)
+    def maps(self, x: torch.Tensor, divide: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ensemble-mean ``(W, b)`` of an interpretable model on windows ``x`` (B, leads, L), in x's units.
+
+        ``divide``: the maps come back divided by it as well (a caller's mean over windows), in the same pass as
+        the members' mean and the change of units.
+        """
+        n = len(self.members) * divide
         w_sum = b_sum = affine = None
         shared: dict[tuple, tuple] = {}  # members of the same view and padding read the same encoder input
         with self._autocast(x.device):
             for m in self.members:
                 key = (m.dual_view, m.pad_multiple)
                 if key not in shared:
-                    shared[key] = m.encoder_input(x)
+                    one_d = isinstance(m.encoder, _ChannelsLastEncoder) and m.encoder.one_d
+                    shared[key] = _views_channels_last(m, x) if one_d else m.encoder_input(x)
                 w, b, aff = m.raw_maps(x, shared[key])
                 if not self._shared_affine:
                     w, b = IMN.to_input_units(w.float(), b.float(), aff)
@@ -216,16 +440,23 @@ class InferenceEngine(nn.Module):
                 else:
                     w_sum += w
                     b_sum += b
+        if self._shared_affine and affine is not None:  # W / (n sd): the mean rides on the change of units
+            b_sum /= n
+            return IMN.to_input_units(w_sum, b_sum, (affine[0].float(), affine[1].float() * n))
         if n > 1:
             w_sum /= n
             b_sum /= n
-        if self._shared_affine and affine is not None:
-            affine = (affine[0].float(), affine[1].float())
-            w_sum, b_sum = IMN.to_input_units(w_sum, b_sum, affine)
         return w_sum, b_sum
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Ensemble-mean logits (B, K) on windows ``x`` (any model)."""
+        """Ensemble-mean logits (B, K) on windows ``x`` (any model).
+
+        Interpretable models read them out of the ensemble-mean maps (shared encoder input, one change of units);
+        black boxes (and mixed ensembles) average their members' logits.
+        """
+        if self.interpretable:
+            w, b = self.maps(x)
+            return torch.einsum("bkcl,bcl->bk", w, x) + b
         total = None
         with self._autocast(x.device):
             for m in self.members:
@@ -273,7 +504,7 @@ class InferenceEngine(nn.Module):
             if not maps:
                 logit_sums.append(self.logits(xs).view(nb, nw, -1).sum(1))
                 continue
-            w, b = self.maps(xs)  # (nb*nw, K, C, window), (nb*nw, K)
+            w, b = self.maps(xs, divide=n)  # (nb*nw, K, C, window), (nb*nw, K): each window's share of the mean
             bias[r0:r1] += b.view(nb, nw, K).sum(1)
             w = w.view(nb, nw, K * C, window).transpose(1, 2).reshape(nb * K * C, nw * window)
             rows[r0 * K * C : r1 * K * C].index_add_(1, idx.reshape(-1), w)
@@ -282,8 +513,6 @@ class InferenceEngine(nn.Module):
                 return ModelOutput(torch.cat(logit_sums) / n)
             per_record = len(logit_sums) // B
             return ModelOutput(torch.stack(logit_sums).view(B, per_record, -1).sum(1) / n)
-        weights /= n
-        bias /= n
         return ModelOutput(torch.einsum("bkcl,bcl->bk", weights, x) + bias, weights, bias)
 
 

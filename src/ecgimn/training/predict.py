@@ -98,11 +98,16 @@ def predict(
             if return_maps and out.weights is not None:
                 weights.append(out.weights.float().cpu().numpy())
                 biases.append(out.bias.float().cpu().numpy())
-    result = {"logits": np.concatenate(logits) if logits else np.zeros((0, 0), np.float32)}
+    result = {"logits": _join(logits) if logits else np.zeros((0, 0), np.float32)}
     if weights:
-        result["weights"] = np.concatenate(weights)
-        result["bias"] = np.concatenate(biases)
+        result["weights"] = _join(weights)
+        result["bias"] = _join(biases)
     return result
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """The batches as one array; a single batch as it is (no copy of a record-sized W)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def decomposition(model: torch.nn.Module, x_std: np.ndarray, *, window: int, stride: int, device="cpu",
