@@ -1,12 +1,17 @@
-"""Apply the selection rule of docs/results/localisation-plan.md: accuracy (study results) + fold-9 localisation.
+"""Apply the selection rule of the localisation plans: accuracy (study results) + fold-9 localisation.
 
-Reads the study's ``results.json`` (fold-9 / fold-10 macro-AUROC per seed) and the JSON outputs of
-``bench_localisation.py --fold 9`` for the shipped default and for each seed of the candidate, and writes a markdown
-table with the verdict of each bar.
+Reads the studies' ``results.json`` (fold-9 / fold-10 macro-AUROC per seed) and the JSON outputs of
+``bench_localisation.py --fold 9`` for the shipped default and for each seed of each candidate, and writes a markdown
+table with the verdict of each bar (docs/results/localisation-plan.md, localisation-plan-2.md).
 
     python benchmarks/localisation_designs.py --study runs/study-loc/results.json \\
         --default runs/loc9/default.json --candidate runs/loc9/cand-seed0.json runs/loc9/cand-seed1.json \\
         runs/loc9/cand-seed2.json --out docs/results/localisation-designs.md
+    python benchmarks/localisation_designs.py --study runs/study-loc2-local/results.json \\
+        runs/study-loc2-lead/results.json --default docs/results/localisation-fold9/default.json \\
+        --candidate imn-1d-local-aug-global-crop runs/loc9-2/local-seed0.json ... \\
+        --candidate imn-1d-lead-local-aug-global-crop runs/loc9-2/lead-seed0.json ... \\
+        --plan localisation-plan-2.md --out docs/results/localisation-designs-2.md
 """
 
 from __future__ import annotations
@@ -42,55 +47,94 @@ def _loc(paths: list[str]) -> dict[str, Any]:
     }
 
 
+def _parse_candidates(groups: list[list[str]]) -> list[tuple[str, list[str]]]:
+    """``--candidate [CONFIG] JSON...`` groups -> (config, JSONs); without a config name: round 1's candidate."""
+    out = []
+    for g in groups:
+        name, paths = (CANDIDATE, g) if g[0].endswith(".json") else (g[0], g[1:])
+        if not paths:
+            raise SystemExit(f"error: --candidate {name}: no bench_localisation JSON given")
+        out.append((name, paths))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", nargs="+", required=True, help="study results.json file(s) holding the candidates")
     p.add_argument("--default", required=True, help="bench_localisation --fold 9 JSON of the shipped default")
-    p.add_argument("--candidate", nargs="+", required=True, help="the same for each seed of the candidate")
+    p.add_argument("--candidate", nargs="+", action="append", required=True, metavar="[CONFIG] JSON",
+                   help="a candidate's study config name, then its bench_localisation --fold 9 JSON per seed "
+                        f"(repeat for several candidates; without a name: {CANDIDATE})")
+    p.add_argument("--plan", default="localisation-plan.md", help="the plan's file name, linked from the output")
+    p.add_argument("--title", default="Localisation designs: result of the plan (fold 9 selects)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    study = json.loads(Path(args.study).read_text(encoding="utf-8"))
-    runs = [r for r in study["runs"] if r["config"] == CANDIDATE]
-    f9 = [r["val_macro_auroc"] for r in runs]
-    f10 = [r["test_macro_auroc"] for r in runs]
+    runs_all = [r for path in args.study for r in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]]
     bar = float(np.mean(DEFAULT_MEMBERS_FOLD9)) - MAX_DROP
-    d, c = _loc([args.default]), _loc(args.candidate)
-    checks = {
-        f"fold-9 macro-AUROC >= {bar:.4f}": float(np.mean(f9)) >= bar,
-        "cells share >= 0.80": c["cells"] >= 0.80,
-        "bias share <= 0.10": c["bias"] <= 0.10,
-        "dlogit grows with size for every type": c["grows_min"] == int(c["grows_of"]),
-        "control |dp| < 0.02": c["control"] < 0.02,
-    }
-    adopt = all(checks.values())
+    d = _loc([args.default])
+    cols, verdicts = [], []
+    for name, paths in _parse_candidates(args.candidate):
+        runs = [r for r in runs_all if r["config"] == name]
+        if not runs:
+            raise SystemExit(f"error: no runs of {name!r} in {', '.join(args.study)}")
+        f9 = [r["val_macro_auroc"] for r in runs]
+        f10 = [r["test_macro_auroc"] for r in runs]
+        c = _loc(paths)
+        checks = {
+            f"fold-9 macro-AUROC >= {bar:.4f}": float(np.mean(f9)) >= bar,
+            "cells share >= 0.80": c["cells"] >= 0.80,
+            "bias share <= 0.10": c["bias"] <= 0.10,
+            "dlogit grows with size for every type": c["grows_min"] == int(c["grows_of"]),
+            "control |dp| < 0.02": c["control"] < 0.02,
+        }
+        complete = len(runs) >= 3 and c["n"] >= 3
+        cols.append((name, c, f9, f10))
+        verdicts.append((name, checks, complete, float(np.mean(f9))))
     rows = [
         ("fold-9 macro-AUROC (mean of seeds)", f"{np.mean(DEFAULT_MEMBERS_FOLD9):.4f} (members)",
-         f"{np.mean(f9):.4f} ({', '.join(f'{v:.4f}' for v in f9)})"),
+         [f"{np.mean(f9):.4f} ({', '.join(f'{v:.4f}' for v in f9)})" for _, _, f9, _ in cols]),
         ("fold-10 macro-AUROC (reported only)", "0.8827 ± 0.0036 (5 seeds, study)",
-         f"{np.mean(f10):.4f} ({', '.join(f'{v:.4f}' for v in f10)})"),
+         [f"{np.mean(f10):.4f} ({', '.join(f'{v:.4f}' for v in f10)})" for _, _, _, f10 in cols]),
         ("dlogit share in the altered cells, mean (median)", f"{d['cells']:.2f} ({d['cells_median']:.2f})",
-         f"{c['cells']:.2f} ({c['cells_median']:.2f})"),
-        ("bias share of dlogit, mean", f"{d['bias']:.2f}", f"{c['bias']:.2f}"),
-        ("absolute mass of the change in the altered cells", f"{d['abs']:.2f}", f"{c['abs']:.2f}"),
+         [f"{c['cells']:.2f} ({c['cells_median']:.2f})" for _, c, _, _ in cols]),
+        ("bias share of dlogit, mean", f"{d['bias']:.2f}", [f"{c['bias']:.2f}" for _, c, _, _ in cols]),
+        ("absolute mass of the change in the altered cells", f"{d['abs']:.2f}",
+         [f"{c['abs']:.2f}" for _, c, _, _ in cols]),
         ("lesion types with dlogit growing with size", f"{d['grows_min']} of {d['grows_of']}",
-         f"{c['grows_min']} of {c['grows_of']} (worst seed)"),
-        ("neutral control, max |dp|", f"{d['control']:.3f}", f"{c['control']:.3f}"),
-        ("STTC: ST+T share, NORM-referenced", f"{d['sttc']:.2f}", f"{c['sttc']:.2f}"),
-        ("MI: top lead in the territory", f"{d['mi']:.2f}", f"{c['mi']:.2f}"),
+         [f"{c['grows_min']} of {c['grows_of']} (worst seed)" for _, c, _, _ in cols]),
+        ("neutral control, max |dp|", f"{d['control']:.3f}", [f"{c['control']:.3f}" for _, c, _, _ in cols]),
+        ("STTC: ST+T share, NORM-referenced", f"{d['sttc']:.2f}", [f"{c['sttc']:.2f}" for _, c, _, _ in cols]),
+        ("MI: top lead in the territory", f"{d['mi']:.2f}", [f"{c['mi']:.2f}" for _, c, _, _ in cols]),
     ]
+    head = " | ".join(f"candidate `{n}` ({c['n']} seeds)" for n, c, _, _ in cols)
     lines = [
-        "# Localisation designs: result of the plan (fold 9 selects)", "",
-        "Plan and rule: [localisation-plan.md](localisation-plan.md), committed before the runs. Generated by "
+        f"# {args.title}", "",
+        f"Plan and rule: [{args.plan}]({args.plan}), committed before the runs. Generated by "
         "`benchmarks/localisation_designs.py` from the study results and `bench_localisation.py --fold 9` outputs "
-        "(the shipped default: one run of the 3-member ensemble; the candidate: one run per seed, averaged).", "",
+        "(the shipped default: one run of the 3-member ensemble; a candidate: one run per seed, averaged).", "",
         "```", "python benchmarks/localisation_designs.py " + " ".join(argv if argv is not None else
                                                                         __import__("sys").argv[1:]), "```", "",
-        f"| fold 9 | shipped default (`imn-1d-dual`, ensemble) | candidate `{CANDIDATE}` ({c['n']} seeds) |",
-        "|---|---|---|",
-        *[f"| {a} | {b} | {v} |" for a, b, v in rows], "",
-        "Bars of the rule: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in checks.items()) + ".", "",
-        f"**Verdict: {'adopt the candidate' if adopt else 'the shipped default stays'}.**", "",
+        f"| fold 9 | shipped default (`imn-1d-dual`, ensemble) | {head} |",
+        "|---|---|" + "---|" * len(cols),
+        *[f"| {a} | {b} | {' | '.join(v)} |" for a, b, v in rows], "",
     ]
+    passing = []
+    for name, checks, complete, f9_mean in verdicts:
+        lines.append(f"Bars of the rule, `{name}`: "
+                     + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in checks.items())
+                     + ("." if complete else "; incomplete (fewer than 3 seeds): cannot be proposed."))
+        lines.append("")
+        if all(checks.values()) and complete:
+            passing.append((name, f9_mean))
+    if len(cols) == 1 and args.candidate[0][0].endswith(".json"):  # round 1's wording
+        verdict = "adopt the candidate" if passing else "the shipped default stays"
+    elif passing:
+        best = max(passing, key=lambda t: t[1])[0]
+        verdict = (f"`{best}` meets all bars (highest fold-9 AUROC of those that do); proposed to replace the "
+                   "shipped default, which is the lead's decision")
+    else:
+        verdict = "no candidate meets all bars; the shipped default stays"
+    lines += [f"**Verdict: {verdict}.**", ""]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

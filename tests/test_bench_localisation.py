@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import write_random_checkpoint
 from test_waves import FS, R_TIMES, gaussian_beats
 
@@ -65,3 +66,17 @@ def test_design_rule_reads_study_and_localisation_runs(tmp_path: Path) -> None:
     mod.main(["--study", str(study), "--default", str(tmp_path / "d.json"), "--candidate", *bad, "--out", str(out)])
     text = out.read_text()
     assert "the shipped default stays" in text and "bias share <= 0.10: not met" in text
+    # several named candidates (round 2): the verdict names the one that meets all bars, and an unknown name fails
+    study.write_text(json.dumps({"runs": [{"config": n, "val_macro_auroc": v, "test_macro_auroc": 0.88}
+                                          for n, v in (("a", 0.93), ("b", 0.90)) for _ in range(3)]}))
+    mod.main(["--study", str(study), "--default", str(tmp_path / "d.json"), "--candidate", "a", *good,
+              "--candidate", "b", *good, "--plan", "plan-2.md", "--out", str(out)])
+    text = out.read_text()
+    assert "`a` meets all bars" in text and "[plan-2.md](plan-2.md)" in text
+    assert "Bars of the rule, `b`: fold-9 macro-AUROC >= 0.9268: not met" in text
+    mod.main(["--study", str(study), "--default", str(tmp_path / "d.json"), "--candidate", "a", *good[:2],
+              "--out", str(out)])
+    assert "incomplete" in out.read_text() and "no candidate meets all bars" in out.read_text()
+    with pytest.raises(SystemExit, match="no runs of 'c'"):
+        mod.main(["--study", str(study), "--default", str(tmp_path / "d.json"), "--candidate", "c", *good,
+                  "--out", str(out)])

@@ -55,6 +55,23 @@ def test_black_box_and_per_record_standardisation(tmp_path: Path) -> None:
     assert np.abs(proba - p.predict_proba(x)).max() <= 1e-5
 
 
+def test_lead_local_imn_export_parity(tmp_path: Path) -> None:
+    """A per-lead, locality-bounded IMN (leads folded into the batch inside the graph) exports with the same W."""
+    import ecgimn
+    from ecgimn.export import export_onnx
+
+    ckpt = write_random_checkpoint(tmp_path / "ll.pt", name="imn-1d-lead-local")
+    p = ecgimn.load(ckpt, device="cpu")
+    export_onnx(p, tmp_path / "ll.onnx", length=1000)
+    x = np.stack([ecg_like(1000, seed=s) for s in range(2)])
+    e = p.explain(x)
+    logits, _, w, b, x_std = _session(tmp_path / "ll.onnx").run(None, {"x": x})
+    assert np.abs(logits - e.logits).max() <= 1e-4
+    assert np.abs(w - e.weights).max() <= 1e-5
+    assert np.abs(b - e.bias).max() <= 1e-5
+    assert np.abs((w * x_std[:, None]).sum((-2, -1)) + b - logits).max() <= 1e-4
+
+
 def test_export_refuses_a_length_below_the_window(tmp_path: Path) -> None:
     import ecgimn
     from ecgimn.errors import ConfigError

@@ -65,7 +65,8 @@ def _assert_same(ref: ModelOutput, new: ModelOutput, x: torch.Tensor) -> None:
 
 
 MODELS = ["imn-paper", "imn-paper-static", "imn-1d", "imn-1d-dual", "imn-1d-unet", "imn-1d-ctx",
-          "imn-1d-coarse", "blackbox-1d", "blackbox-paper", "blackbox-1d-dual", "xresnet1d18"]
+          "imn-1d-coarse", "imn-1d-local", "imn-1d-lead-local", "blackbox-1d", "blackbox-paper", "blackbox-1d-dual",
+          "xresnet1d18"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -78,7 +79,8 @@ def test_engine_matches_model_on_one_window(name: str) -> None:
     _assert_same(ref, new, x)
 
 
-@pytest.mark.parametrize("name", ["imn-paper", "imn-1d", "imn-1d-dual", "imn-1d-coarse", "blackbox-1d"])
+@pytest.mark.parametrize("name", ["imn-paper", "imn-1d", "imn-1d-dual", "imn-1d-coarse", "imn-1d-lead-local",
+                                  "blackbox-1d"])
 @pytest.mark.parametrize("length,window,stride", [(1000, 250, 125), (1037, 250, 100), (600, 250, 250)])
 def test_engine_matches_sliding_windows(name: str, length: int, window: int, stride: int) -> None:
     model = _model(name)
@@ -97,6 +99,7 @@ def test_engine_matches_sliding_windows(name: str, length: int, window: int, str
     [{"name": "imn-paper"}, {"name": "imn-1d"}],
     [{"name": "blackbox-1d"}, {"name": "blackbox-1d-dual"}],
     [{"name": "imn-1d"}, {"name": "blackbox-1d"}],  # mixed: a black box
+    [{"name": "imn-1d-lead-local"}, {"name": "imn-1d-dual"}],  # per-lead generation beside a dual view
 ])
 def test_engine_matches_ensembles_with_windows(members: list[dict]) -> None:
     torch.manual_seed(0)

@@ -272,3 +272,91 @@ def test_dual_view_linear_on_x_with_static_bias() -> None:
     assert torch.allclose(out.bias, shifted.bias) and torch.allclose(out.bias[0], out.bias[1])
     with pytest.raises(ConfigError, match="linear_view"):
         create_model("imn-1d-dual", num_classes=3, linear_view="y")
+
+
+def _w_change(model: torch.nn.Module, x: torch.Tensor, lead: int, span: tuple[int, int]) -> torch.Tensor:
+    """max |W(x') - W(x)| per (lead, time) when lead ``lead`` of x is changed in samples span[0]..span[1]-1."""
+    x2 = x.clone()
+    x2[:, lead, span[0] : span[1]] += torch.randn(span[1] - span[0])
+    with torch.no_grad():
+        return (model(x2).weights - model(x).weights).abs().amax((0, 1))
+
+
+@pytest.mark.parametrize("name", ["imn-1d-local", "imn-1d-lead-local"])
+def test_local_presets_bound_where_w_can_change(name: str) -> None:
+    """A change of x in one lead over [140, 150) moves W only within [140 - reach, 150 + reach) (and, lead-local,
+    only in that lead); the bias is input-free; the identity stays exact."""
+    model = create_model(name, num_classes=3).eval()
+    assert model.reach == 40
+    x = torch.randn(2, 12, 300)
+    d = _w_change(model, x, 4, (140, 150))
+    moved = torch.nonzero(d.amax(0) > 0).flatten()
+    assert 100 <= moved.min() and moved.max() == 149 + 40  # inside the bound, which is reached on the right
+    leads = torch.nonzero(d.amax(1) > 0).flatten().tolist()
+    assert leads == ([4] if name == "imn-1d-lead-local" else list(range(12)))
+    with torch.no_grad():
+        out, other = model(x), model(torch.randn(2, 12, 300))
+    assert_exact(out, x)
+    torch.testing.assert_close(out.bias, other.bias)
+
+
+def test_global_paths_move_w_everywhere() -> None:
+    """The same probe on imn-1d-dual (z-scored view over the window): W moves far outside any local bound, so the
+    probe above can fail; the model also declares no reach."""
+    model = create_model("imn-1d-dual", num_classes=3).eval()
+    assert model.reach is None
+    d = _w_change(model, torch.randn(1, 12, 600), 4, (290, 300))
+    moved = torch.nonzero(d.amax(0) > 0).flatten()
+    assert moved.min() == 0 and moved.max() == 599
+
+
+@pytest.mark.parametrize("kw", [
+    {"kernel_size": 3, "downsample": (2, 2, 2), "residual": True, "decoder_kernel_size": 3, "out_kernel_size": 1},
+    {"kernel_size": 7, "downsample": (2, 2, 2), "residual": True, "decoder_kernel_size": 5, "out_kernel_size": 1},
+    {"kernel_size": 5, "downsample": (2, 1, 4), "residual": False, "decoder_kernel_size": 3, "out_kernel_size": 3},
+    {"kernel_size": 3, "downsample": (1, 2), "residual": True, "decoder_kernel_size": 5, "out_kernel_size": 3,
+     "lead_local": True, "bias": "dynamic"},
+])
+def test_w_reach_bounds_the_measured_dependence(kw: dict) -> None:
+    """w_reach is a bound of where W depends on x, and not a loose one (within one latent step of the measured)."""
+    n = len(kw["downsample"])
+    model = IMN(3, encoder="1d", encoder_channels=[8] * n, decoder_channels=[8] * n, dropout=0.0, **kw).eval()
+    reach, lo, hi = model.reach, 200, 203
+    torch.manual_seed(1)
+    measured = 0
+    for _ in range(3):  # several inputs: a single one may leave some GELU flat by chance
+        d = _w_change(model, torch.randn(1, 12, 400), 0, (lo, hi)).amax(0)
+        moved = torch.nonzero(d > 0).flatten()
+        assert moved.min() >= lo - reach and moved.max() <= hi - 1 + reach
+        measured = max(measured, int(lo - moved.min()), int(moved.max() - hi + 1))
+    assert measured >= reach - model.encoder.reduction
+
+
+def test_lead_local_dual_view_and_dynamic_bias_stay_exact() -> None:
+    """Per-lead generation composes with the dual view and a dynamic bias (pooled over leads and time)."""
+    model = create_model("imn-1d-lead-local", num_classes=2, dual_view=True, linear_view="z", bias="dynamic",
+                         max_reach=None).eval()
+    assert model.reach is None  # the z-scored view reads the whole window
+    x = torch.randn(3, 12, 250) * 2 + 0.3
+    with torch.no_grad():
+        out = model(x)
+    assert_exact(out, x)
+    d = _w_change(model, x, 7, (10, 20))
+    assert torch.nonzero(d.amax(1) > 0).flatten().tolist() == [7]  # still lead-local
+
+
+def test_locality_options_refuse_global_paths() -> None:
+    for kw, match in [
+        ({"dual_view": True}, "max_reach needs"),
+        ({"context": True}, "max_reach needs"),
+        ({"skip": True}, "max_reach needs"),
+        ({"weight_resolution": 2}, "max_reach needs"),
+        ({"max_reach": 39}, "reaches 40 samples"),
+        ({"lead_embedding": -1, "lead_local": True}, "lead_embedding"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            create_model("imn-1d-local", num_classes=2, **kw)
+    with pytest.raises(ConfigError, match="max_reach needs"):
+        create_model("imn-paper", num_classes=2, max_reach=100)
+    with pytest.raises(ConfigError, match="lead_local needs encoder='1d'"):
+        create_model("imn-paper", num_classes=2, lead_local=True)

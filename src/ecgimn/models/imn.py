@@ -11,6 +11,9 @@ Parts (small composable modules):
   skips from the encoder, a final conv to the K weight maps.
 - :class:`BiasGenerator` - ``"dynamic"`` (global average pool of the latent + Linear, as in the paper) or
   ``"static"`` (a learned per-class constant, so the input-dependent part of the decision is all in ``W * x``).
+- :class:`LeadFold` - per-lead generation: each lead is read alone (leads folded into the batch) with a learned lead
+  embedding, so one shared generator writes a lead's W from that lead only.
+- :func:`w_reach` - how far (in samples) W at time t can look in the input, for 1-D generators without global paths.
 - :class:`IMN` - the wrapper: padding, weight resolution, weight scale and the exact linear read-out.
 - :func:`input_views` - the encoder's input: the ECG itself, or (``dual_view``) the ECG z-scored per lead *and* in
   its own units, so the network sees the shapes and the absolute amplitudes.
@@ -277,6 +280,52 @@ class BiasGenerator(nn.Module):
         return self.fc(latent.flatten(2).mean(-1))
 
 
+class LeadFold(nn.Module):
+    """Per-lead generation: views (B, V, C, L) -> (B*C, V+E, 1, L), each lead alone with its learned E-dim
+    embedding appended as E constant channels. A generator applied to the result writes lead c's W from lead c only
+    (weights shared over leads; the embedding says which lead it is)."""
+
+    def __init__(self, num_leads: int, dim: int) -> None:
+        super().__init__()
+        if dim < 0:
+            raise ConfigError(f"lead_embedding must be >= 0, got {dim}")
+        self.embedding = nn.Parameter(torch.randn(num_leads, dim))
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        B, V, C, L = views.shape
+        per_lead = views.transpose(1, 2).reshape(B * C, V, 1, L)
+        emb = self.embedding[None, :, :, None, None].expand(B, C, -1, 1, L).reshape(B * C, -1, 1, L)
+        return torch.cat([per_lead, emb.to(per_lead.dtype)], 1)
+
+
+def w_reach(
+    kernel_size: int,
+    downsample: Sequence[int],
+    residual: bool,
+    upsample: Sequence[int],
+    decoder_kernel_size: int,
+    out_kernel_size: int,
+) -> int:
+    """Samples either side of t that a 1-D encoder + decoder's output at t can depend on (a bound, 'same' padding).
+
+    Propagates the input interval [t - left, t + right] that a feature at reduction s covers: a conv of kernel k at
+    reduction s widens both sides by s * (k // 2); a residual shortcut's average pool of factor f the right side by
+    s * (f - 1); a nearest upsampling by f from reduction s the left side by s - s / f (the output repeats an
+    earlier anchor).
+    """
+    left = right = 0
+    s, h = 1, kernel_size // 2
+    for i, ds in enumerate(downsample):
+        right_short = right + s * (ds - 1)
+        left, right, s = left + s * h, right + s * h, s * ds  # the (first) conv, strided
+        if residual and i > 0:
+            left, right = left + s * h, max(right + s * h, right_short)
+    for up in upsample:
+        left, right = left + s * (decoder_kernel_size // 2), right + s * (decoder_kernel_size // 2)
+        left, s = left + s - s // up, s // up
+    return max(left, right) + s * (out_kernel_size // 2)
+
+
 class IMN(nn.Module):
     """Interpretable Mesomorphic Network for ECGs: ``logits = sum(W(x) * x) + b(x)``, exactly.
 
@@ -305,6 +354,14 @@ class IMN(nn.Module):
             as given: W and b are used as generated, no division by the window's per-lead sd and no
             ``sum(W * mu / sd)`` term in the bias, so a change in one place of a lead does not rescale that lead's
             whole W nor move the bias through the lead's mean).
+        lead_local: per-lead generation (1-D encoder; :class:`LeadFold`): W of a lead is written from that lead
+            alone by a generator shared over leads, plus a learned ``lead_embedding``-dim lead embedding; a change in
+            one lead cannot move another lead's W. A dynamic bias then pools over leads and time.
+        lead_embedding: size of the lead embedding with ``lead_local``.
+        max_reach: a locality bound, in samples: W at time t may depend on the input only within ``t +- max_reach``
+            (:func:`w_reach` of the architecture, checked here). Refuses what gives W a global path: the 2-D
+            encoder (not computed), ``context``, ``dual_view`` (its z-score uses the whole window), ``skip`` and
+            ``weight_resolution`` > 1. The bias is a separate choice (``"static"`` keeps it input-free).
         weight_scale: fixed multiplier on the generated maps; ``None`` -> ``1/sqrt(num_leads * 1000)``, which keeps
             the initial logits O(1) at 10 s / 100 Hz (a plain sum of 12*L random terms is O(sqrt(12 L))). The scaled
             W is the one returned, so the identity stays exact.
@@ -338,6 +395,9 @@ class IMN(nn.Module):
         dropout: float = 0.2,
         dual_view: bool = False,
         linear_view: str = "z",
+        lead_local: bool = False,
+        lead_embedding: int = 8,
+        max_reach: int | None = None,
         weight_scale: float | None = None,
     ) -> None:
         super().__init__()
@@ -349,9 +409,14 @@ class IMN(nn.Module):
         if linear_view not in ("z", "x"):
             raise ConfigError(f"linear_view must be 'z' or 'x', got {linear_view!r}")
         self.linear_view = linear_view
+        self.lead_local = bool(lead_local)
+        if self.lead_local and encoder != "1d":
+            raise ConfigError("lead_local needs encoder='1d' (the 2-D encoder mixes neighbouring leads)")
+        views = 2 if dual_view else 1
+        self.lead_fold = LeadFold(num_leads, int(lead_embedding)) if self.lead_local else None
         self.encoder = Encoder(
-            encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout,
-            2 if dual_view else 1,
+            encoder, 1 if self.lead_local else num_leads, encoder_channels, kernel_size, lead_kernel_size,
+            downsample, residual, dropout, views + int(lead_embedding) if self.lead_local else views,
         )
         red, r = self.encoder.reduction, int(weight_resolution)
         g = math.gcd(red, r)
@@ -365,7 +430,7 @@ class IMN(nn.Module):
         self._skip_index = [deepest.get(rd) if skip else None for rd in in_red]
         skip_ch = [0 if i is None else self.encoder.feature_info[i][0] for i in self._skip_index]
         self.ndim = self.encoder.ndim
-        out_maps = num_classes if self.ndim == 2 else num_classes * num_leads
+        out_maps = num_classes if self.ndim == 2 or self.lead_local else num_classes * num_leads
         self.decoder = Decoder(
             self.ndim,
             self.encoder.out_channels,
@@ -378,6 +443,17 @@ class IMN(nn.Module):
             self.encoder.out_channels if context else 0,
         )
         self.context = bool(context)
+        # W's reach in samples when it is bounded by construction (1-D, no global path), else None
+        self.reach: int | None = None
+        if self.ndim == 1 and not (self.context or self.dual_view or skip or r > 1):
+            self.reach = w_reach(kernel_size, downsample, residual, ups, decoder_kernel_size, out_kernel_size)
+        if max_reach is not None:
+            if self.reach is None:
+                raise ConfigError("max_reach needs a 1-D encoder without context, dual_view, skip or "
+                                  "weight_resolution > 1 (each gives W a path to the whole window)")
+            if self.reach > int(max_reach):
+                raise ConfigError(f"W of this architecture reaches {self.reach} samples either side, more than "
+                                  f"max_reach={max_reach}; use smaller kernels or less downsampling")
         self.bias_generator = BiasGenerator(self.encoder.out_channels, num_classes, bias)
         self.weight_scale = (
             float(weight_scale) if weight_scale is not None else 1.0 / math.sqrt(num_leads * REFERENCE_LENGTH)
@@ -406,11 +482,14 @@ class IMN(nn.Module):
         """
         views, affine = prepared if prepared is not None else self.encoder_input(x)
         B, C, L = x.shape
-        latent, feats = self.encoder(views)
+        latent, feats = self.encoder(views if self.lead_fold is None else self.lead_fold(views))
         pooled = latent.flatten(2).mean(-1) if self.context else None
         w = self.decoder(
             latent, [None if i is None else feats[i] for i in self._skip_index], self.weight_scale, pooled
         )
+        if self.lead_fold is not None:  # (B*C, K, T) -> (B, K, C, T); the bias pools over leads and time
+            w = w.unflatten(0, (B, C)).transpose(1, 2)
+            latent = latent.unflatten(0, (B, C)).transpose(1, 2)
         w = w.reshape(B, self.num_classes * C, -1)  # (B, K*C, T)
         if self._pool > 1:
             w = F.avg_pool1d(w, self._pool)
@@ -511,4 +590,21 @@ register_model(
     interpretable=True,
     description="imn-1d with a static bias",
     **{**_ONE_D, "bias": "static"},
+)
+# locality-bounded generators: W at t reads the input within t +- 40 samples (0.4 s at 100 Hz) only, on the input
+# as given (no per-window z-score), static bias; the second one also per lead (W of a lead reads only that lead)
+_LOCAL: dict = {**_ONE_D, "kernel_size": 3, "decoder_kernel_size": 3, "bias": "static", "max_reach": 40}
+register_model(
+    "imn-1d-local",
+    IMN,
+    interpretable=True,
+    description="imn-1d whose W at t reads only t +- 40 samples (kernels 3), static bias",
+    **_LOCAL,
+)
+register_model(
+    "imn-1d-lead-local",
+    IMN,
+    interpretable=True,
+    description="imn-1d-local with per-lead generation: W of a lead reads only that lead within +- 40 samples",
+    **{**_LOCAL, "lead_local": True, "encoder_channels": (32, 64, 64), "decoder_channels": (32, 16, 16)},
 )

@@ -88,6 +88,12 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
     # as given (no per-window z-score in the read-out) and a static bias; its twin is blackbox-1d-dual-aug-global-crop
     "imn-1d-dual-x-static-aug-global-crop": {"model": "imn-1d-dual-x-static", "crop_seconds": 2.5,
                                              "augment": True, "standardize": "global"},
+    # locality candidates (docs/results/localisation-plan-2.md): W bounded to +- 0.4 s of the input around t (and,
+    # lead-local, to its own lead), on the input as given, static bias; the same recipe
+    "imn-1d-local-aug-global-crop": {"model": "imn-1d-local", "crop_seconds": 2.5, "augment": True,
+                                     "standardize": "global"},
+    "imn-1d-lead-local-aug-global-crop": {"model": "imn-1d-lead-local", "crop_seconds": 2.5, "augment": True,
+                                          "standardize": "global"},
     "blackbox-1d-dual-aug-global-crop": {"model": "blackbox-1d-dual", "crop_seconds": 2.5, "augment": True,
                                          "standardize": "global"},
     "xresnet1d101": {"model": "xresnet1d101"},
