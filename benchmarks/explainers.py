@@ -44,7 +44,7 @@ from ecgimn.explain.faithfulness import (
 )
 from ecgimn.explain.localisation import EXPECTED_WINDOW, delineate, evidence_fraction
 from ecgimn.explain.posthoc import LogitModel, attribute
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
+from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint
 
 IMN_METHODS = ["imn", "integrated_gradients", "gradient_shap", "input_x_gradient", "saliency", "random"]
 BLACKBOX_METHODS = [

@@ -17,8 +17,8 @@ import numpy as np
 
 from ecgimn.data import Standardizer, load_task
 from ecgimn.evaluation import macro_auroc
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ecgimn.training.predict import predict
+from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint
+from ecgimn.inference.predict import predict
 
 
 def main() -> int:

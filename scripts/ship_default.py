@@ -19,7 +19,7 @@ from ecgimn import __version__
 from ecgimn.constants import PTBXL_CITATION
 from ecgimn.data import PTBXL
 from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
-from ecgimn.training.checkpoint import ensemble_payload, load_checkpoint, save_checkpoint
+from ecgimn.inference.checkpoint import ensemble_payload, load_checkpoint, save_checkpoint
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "ecgimn" / "pretrained"
 

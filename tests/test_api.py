@@ -206,7 +206,7 @@ def test_resolve_device_validates_names_and_availability() -> None:
     import torch
 
     from ecgimn.errors import ConfigError
-    from ecgimn.training.predict import resolve_device
+    from ecgimn.inference.predict import resolve_device
 
     assert resolve_device("cpu").type == "cpu" and resolve_device(None).type in ("cpu", "cuda")
     assert resolve_device(" CPU ").type == "cpu"

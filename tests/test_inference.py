@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from ecgimn.inference.engine import InferenceEngine, build_engine, fold_batchnorm
+from ecgimn.inference.predict import autocast_dtype, predict
 from ecgimn.models import ModelOutput, create_model, window_starts
-from ecgimn.models.inference import InferenceEngine, build_engine, fold_batchnorm
-from ecgimn.training.predict import autocast_dtype, predict
 
 TOL = 1e-5
 
@@ -189,7 +189,7 @@ def test_precision_names() -> None:
 
 def test_absent_cuda_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from ecgimn.errors import ConfigError
-    from ecgimn.training.predict import resolve_device
+    from ecgimn.inference.predict import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):

@@ -15,8 +15,8 @@ import torch
 
 from ecgimn.cli import main
 from ecgimn.errors import CheckpointError, ConfigError
+from ecgimn.inference.checkpoint import save_checkpoint
 from ecgimn.training import TrainConfig, load_checkpoint, model_from_checkpoint, predict, train
-from ecgimn.training.checkpoint import save_checkpoint
 
 
 def _config(root: Path, out: Path, **kw) -> TrainConfig:

@@ -24,12 +24,12 @@ from ecgimn.data import Standardizer
 from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.errors import CheckpointError, ConfigError, InputError
 from ecgimn.explain.waves import Beats, WaveDecomposition, decompose, delineate_beats
+from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint
+from ecgimn.inference.engine import build_engine
+from ecgimn.inference.predict import autocast_dtype, predict, resolve_device
 from ecgimn.io.budget import check_batch, check_fs
 from ecgimn.io.quality import InputCheck, amplitude_findings, assess, finalize, magnitude_finding
 from ecgimn.io.signal import resample_array
-from ecgimn.models.inference import build_engine
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ecgimn.training.predict import autocast_dtype, predict, resolve_device
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 

@@ -268,7 +268,7 @@ def _exists_error(path: Path) -> ConfigError:
 def load_predictor(model: str, device: str | None = None) -> Any:
     """Load ``model`` (name or path) and refuse models that cannot be explained exactly."""
     import ecgimn
-    from ecgimn.training.predict import resolve_device
+    from ecgimn.inference.predict import resolve_device
 
     resolve_device(device)  # an unknown or unavailable device fails before the model loads
     predictor = ecgimn.load(model, device=device)

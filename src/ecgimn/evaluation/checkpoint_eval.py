@@ -12,8 +12,8 @@ import numpy as np
 from ecgimn.data import Standardizer, load_task
 from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.evaluation.scoring import score
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ecgimn.training.predict import decomposition, predict, resolve_device
+from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint
+from ecgimn.inference.predict import decomposition, predict, resolve_device
 
 
 def evaluate_checkpoint(
@@ -33,7 +33,7 @@ def evaluate_checkpoint(
     """Macro-AUROC with bootstrap interval, per-class AUROC and Fmax of a checkpoint on one split (default fold 10).
 
     For IMNs also the exactness check max |sum(W*x) + b - logit| / max(1, |logit|) and the share of the
-    decision carried by the bias generator (:func:`ecgimn.training.predict.decomposition`), on every record.
+    decision carried by the bias generator (:func:`ecgimn.inference.predict.decomposition`), on every record.
     """
     ckpt = load_checkpoint(checkpoint, expected_task=task)
     model = model_from_checkpoint(ckpt, checkpoint)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ecgimn.errors import ConfigError, InputError
-from ecgimn.training.predict import forward_windows
+from ecgimn.inference.predict import forward_windows
 
 Baseline = Literal["constant", "interpolate"]
 

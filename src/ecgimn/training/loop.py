@@ -26,10 +26,10 @@ from ecgimn.data import Standardizer, load_task
 from ecgimn.data.baseline import remove_baseline
 from ecgimn.errors import ConfigError, InputError
 from ecgimn.evaluation import macro_auroc
+from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ecgimn.inference.predict import autocast_dtype, predict, resolve_device
 from ecgimn.models import create_model
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ecgimn.training.config import TrainConfig
-from ecgimn.training.predict import autocast_dtype, predict, resolve_device
 
 BEST = "best.pt"
 LAST = "last.pt"

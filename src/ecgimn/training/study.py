@@ -237,8 +237,8 @@ def split_logits(checkpoints: list[Path], data: str, splits: tuple[str, ...] = (
     Returns ``{"classes": [...], split: {"Y": (N, K), "logits": [(N, K) per checkpoint]}}``.
     """
     from ecgimn.data import Standardizer, load_task
-    from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from ecgimn.training.predict import predict
+    from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint
+    from ecgimn.inference.predict import predict
 
     ckpts = [load_checkpoint(p) for p in checkpoints]
     first = ckpts[0]
@@ -489,9 +489,9 @@ def estimate_seconds(
     import torch.nn.functional as F
 
     from ecgimn.data import PTBXL
+    from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint
+    from ecgimn.inference.predict import resolve_device
     from ecgimn.models import create_model
-    from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from ecgimn.training.predict import resolve_device
 
     labels = PTBXL(data).labels(task)
     n_train = int(np.isin(labels.folds, (1, 2, 3, 4, 5, 6, 7, 8)).sum())
