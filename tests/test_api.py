@@ -188,7 +188,7 @@ def test_bundled_default_model_card_numbers_reproduce(shared_ptbxl: Path) -> Non
     """The fold-10 numbers stored beside the bundled model (and quoted in its card) are what evaluate measures."""
     import json
 
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+    from ecgimn.study.evaluate import evaluate_checkpoint
 
     path, stored = PRETRAINED_DIR / "default.pt", PRETRAINED_DIR / "default_eval.json"
     if not path.is_file() or not stored.is_file():

@@ -93,7 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+    from ecgimn.study.evaluate import evaluate_checkpoint
 
     out = args.out or str(Path(args.checkpoint).with_name(f"eval_{args.split}.json"))
     report = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, task=args.task,

@@ -212,7 +212,7 @@ def to_markdown(rows: list[dict[str, Any]], *, task: str, note: str = "") -> str
 
 
 def _evaluate(checkpoint: Path, data: str, config: TrainConfig, run_dir: Path) -> dict[str, Any]:
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+    from ecgimn.study.evaluate import evaluate_checkpoint
 
     kw = dict(only_present=config.only_present, cache_dir=config.cache_dir, progress=False)
     with warnings.catch_warnings():
