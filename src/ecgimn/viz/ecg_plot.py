@@ -437,7 +437,7 @@ def _draw_wave_strips(
 def _strongest_hidden(att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]],
                       fs: float) -> str:
     """A caption line when the strongest single wave run (any lead) lies outside the time its lead shows."""
-    from ecgimn.explain.waves import WAVES
+    from ecgimn.constants import WAVES
 
     best = None
     for lead in range(att.shape[0]):
@@ -461,7 +461,7 @@ def _draw_wave_table(fig: Figure, size: tuple[float, float], x: float, y: float,
     """The lead x wave table (evidence per cell, numbers printed) as a coloured grid."""
     from matplotlib import colormaps
 
-    from ecgimn.explain.waves import WAVES
+    from ecgimn.constants import WAVES
 
     t = np.asarray(waves.table, dtype=np.float64)
     keep = [i for i, name in enumerate(WAVES) if name != "unassigned" or np.any(t[:, i] != 0)]
