@@ -45,6 +45,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 #: ``--precision`` choices -> autocast dtype (None: the model's float32)
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Probabilities from logits (every head here is one sigmoid per class), without overflow for large |z|."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
