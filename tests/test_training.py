@@ -399,7 +399,7 @@ def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
 
 
 def test_study_estimate_times_existing_teachers(synthetic_ptbxl, tmp_path, tiny_run):
-    from ecgimn.study.runner import estimate_seconds
+    from ecgimn.study.estimate import estimate_seconds
 
     teacher = str(tiny_run[0] / "best.pt")
     configs = {"kd": {"model": "imn-1d", "distill_from": [teacher, "{study}/not-trained/best.pt"],
@@ -422,7 +422,8 @@ def test_regularisers_act_on_the_unit_scale_map():
 
 
 def test_study_teacher_paths_resolve_to_the_study_folder(tmp_path):
-    from ecgimn.study.runner import STUDY_PRESETS, _expand_study_paths
+    from ecgimn.study.presets import STUDY_PRESETS
+    from ecgimn.study.presets import expand_study_paths as _expand_study_paths
 
     recipe = _expand_study_paths(STUDY_PRESETS["imn-1d-aug-crop-kd"], tmp_path)
     assert recipe["distill_from"] == [str(tmp_path / "blackbox-1d-aug-crop" / f"seed{s}" / "best.pt")
@@ -432,7 +433,8 @@ def test_study_teacher_paths_resolve_to_the_study_folder(tmp_path):
 
 def test_every_study_preset_is_a_valid_recipe():
     from ecgimn.models import list_models
-    from ecgimn.study.runner import STUDY_PRESETS, _expand_study_paths
+    from ecgimn.study.presets import STUDY_PRESETS
+    from ecgimn.study.presets import expand_study_paths as _expand_study_paths
 
     for name, recipe in STUDY_PRESETS.items():
         config = TrainConfig(data="unused", **_expand_study_paths(recipe, Path("study"))).validate()

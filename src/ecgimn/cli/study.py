@@ -41,14 +41,15 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def run_study_cmd(args: argparse.Namespace) -> int:
-    from ecgimn.study.runner import STUDY_PRESETS, load_configs, run_study
+    from ecgimn.study.presets import STUDY_PRESETS, load_configs
+    from ecgimn.study.runner import run_study
 
     if args.list:
         for name, recipe in STUDY_PRESETS.items():
             print(f"{name:24s} {json.dumps(recipe)}")
         return 0
     if args.estimate:
-        from ecgimn.study.runner import estimate_seconds
+        from ecgimn.study.estimate import estimate_seconds
 
         est = estimate_seconds(args.data, load_configs(args.configs), seeds=args.seeds, task=args.task, fs=args.fs,
                                defaults=_parse_sets(args.set), study_dir=args.out)
