@@ -235,10 +235,10 @@ def run_batch(
             pending.clear()
 
         for res in read_stream(todo, float(predictor.fs), reader_kwargs or {}, workers):
-            if res.signal is not None and res.signal.shape[-1] < predictor.window:
-                res.error = (f"{res.file}: record is {res.signal.shape[-1] / predictor.fs:.2f} s long; this model "
-                             f"needs at least {predictor.min_seconds:.2f} s")
-                res.signal = None
+            short = None if res.signal is None else predictor.length_error(res.signal.shape[-1] / predictor.fs,
+                                                                           str(res.file))
+            if short:
+                res.error, res.signal = short, None
             if res.signal is None:
                 counts["error"] += 1
                 flush([_row(res, base, predictor.class_names)])

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from ecgimn.constants import LEADS as _LEADS
-from ecgimn.constants import N_LEADS
 from ecgimn.data import Standardizer
 from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.errors import CheckpointError, ConfigError, InputError
@@ -32,6 +31,7 @@ from ecgimn.inference.engine import build_engine
 from ecgimn.inference.predict import autocast_dtype, decomposition, predict, resolve_device, sigmoid
 from ecgimn.io.budget import check_batch, check_fs
 from ecgimn.io.quality import InputCheck, amplitude_findings, assess, finalize, magnitude_finding
+from ecgimn.io.recording import as_signal
 from ecgimn.io.signal import resample_array
 
 if TYPE_CHECKING:
@@ -209,6 +209,13 @@ class Predictor:
         """Shortest record the model accepts (its input window)."""
         return self.window / self.fs
 
+    def length_error(self, seconds: float, source: str = "") -> str | None:
+        """The one message for a record shorter than the model's input window (``None`` when long enough)."""
+        if seconds + 1e-9 >= self.min_seconds:
+            return None
+        return (f"{source + ': ' if source else ''}record is {seconds:.2f} s long; this model needs at least "
+                f"{self.min_seconds:.2f} s (the input window of {self.name!r}); use a longer recording")
+
     def check_inputs(self, x: np.ndarray, fs: float, *, allow_implausible: bool = False,
                      full: bool = True) -> list[InputCheck]:
         """The input check (:mod:`ecgimn.io.quality`) of each record of ``x`` ((12, L) or (N, 12, L) mV).
@@ -216,11 +223,7 @@ class Predictor:
         Raises :class:`InputError` naming the record when one is refused (implausible units, ADC counts, values
         beyond any ECG) unless ``allow_implausible``. ``full=False`` runs only the checks that can refuse.
         """
-        x = np.asarray(x)
-        if x.ndim == 2:
-            x = x[None]
-        if x.ndim != 3 or x.shape[1] != N_LEADS:
-            raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        x = as_signal(x, "input", batch=True)
         check_batch(x)
         fs = check_fs(fs)
         checks = []
@@ -238,11 +241,7 @@ class Predictor:
         return checks
 
     def _prepare(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, list[str]]:
-        x = np.asarray(x)
-        if x.ndim == 2:
-            x = x[None]
-        if x.ndim != 3 or x.shape[1] != N_LEADS:
-            raise InputError(f"expected a (12, L) or (N, 12, L) array in mV, got shape {x.shape}")
+        x = as_signal(x, "input", batch=True)
         check_batch(x)
         fs = check_fs(fs)
         big = magnitude_finding(x)
@@ -258,10 +257,9 @@ class Predictor:
         if float(fs) != float(self.fs):
             x = resample_array(x, float(fs), float(self.fs)).astype(np.float32)
             notes.append(f"resampled from {fs:g} Hz to {self.fs} Hz (the model's rate)")
-        if x.shape[-1] < self.window:
-            raise InputError(
-                f"record is {x.shape[-1] / self.fs:.2f} s long; this model needs at least {self.min_seconds:.2f} s"
-            )
+        short = self.length_error(x.shape[-1] / self.fs)
+        if short:
+            raise InputError(short)
         if self.baseline is not None:
             x = remove_baseline(x, self.fs, self.baseline)
             notes.append(f"baseline removed ({self.baseline} filter) before the model; inputs and evidence refer "
@@ -311,9 +309,7 @@ class Predictor:
         """
         if not self.interpretable:
             raise CheckpointError(f"{self.source}: model {self.name!r} is a black box with no exact explanation")
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2:
-            raise InputError(f"explain_windows takes one (12, L) record, got shape {x.shape}")
+        x = as_signal(x, "explain_windows takes one record", dtype=np.float32)
         xr, notes = self._prepare(x, fs)
         x_std = torch.as_tensor(self.standardizer.transform(xr[0]), device=self.device)
         del xr
