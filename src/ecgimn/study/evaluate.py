@@ -56,6 +56,7 @@ def evaluate_checkpoint(
     report.update({
         "checkpoint": str(checkpoint), "model": ckpt["model_config"].get("name"), "task": ckpt["task"],
         "fs": ckpt["fs"], "split": split, "classes_absent_from_data": missing,
+        "n_positive": {c: int(y[:, j].sum()) for j, c in enumerate(ckpt["class_names"])},
         **(predictor.decomposition(x_std)
            or {"exactness_max_rel_error": None, "bias_variance_fraction": None}),
         "inference_seconds": seconds, "best_val_macro_auroc": ckpt.get("metrics", {}).get("best_val_macro_auroc"),
