@@ -128,7 +128,8 @@ def explain(
     """The method's (N, 12, L) map of class ``k`` (``random``: uniform noise, seeded)."""
     if method == "random":
         return np.random.default_rng(seed).random(x.shape).astype(np.float32)
-    torch.manual_seed(seed)  # GradientSHAP draws baselines and noise
+    torch.manual_seed(seed)  # GradientSHAP draws baselines and noise from torch ...
+    np.random.seed(seed)  # ... and its interpolation coefficients from numpy's global generator (captum)
     return attribute(model, x, k, method, window=entry.window, stride=entry.stride)
 
 
