@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgimn.data import Standardizer, load_task
+from ecgimn.data import load_task
 from ecgimn.explain.faithfulness import (
     perturbation_curves,
     randomization_check,
@@ -44,7 +44,7 @@ from ecgimn.explain.faithfulness import (
 )
 from ecgimn.explain.localisation import EXPECTED_WINDOW, delineate, evidence_fraction
 from ecgimn.explain.posthoc import LogitModel, attribute
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
+from ecgimn.inference.predictor import Predictor
 
 IMN_METHODS = ["imn", "integrated_gradients", "gradient_shap", "input_x_gradient", "saliency", "random"]
 BLACKBOX_METHODS = [
@@ -99,12 +99,11 @@ class Entry:
 
     def __init__(self, path: str, kind: str) -> None:
         self.path, self.kind = path, kind
-        self.ck = load_checkpoint(path)
-        self.model = model_from_checkpoint(self.ck, path)
+        predictor = Predictor.from_checkpoint(path, device="cpu")
+        self.ck, self.model = predictor.checkpoint, predictor.model
         self.label = _label(path)
-        self.standardizer = Standardizer.from_dict(self.ck["standardizer"])
-        self.window = int(self.ck["window_samples"])
-        self.stride = int(self.ck.get("stride_samples", self.window))
+        self.standardizer = predictor.standardizer
+        self.window, self.stride = predictor.window, predictor.stride
         if kind == "imn" and not getattr(self.model, "interpretable", False):
             raise SystemExit(f"error: --imn {path} is not an interpretable model")
         self.methods = IMN_METHODS if kind == "imn" else BLACKBOX_METHODS
@@ -129,7 +128,8 @@ def explain(
     """The method's (N, 12, L) map of class ``k`` (``random``: uniform noise, seeded)."""
     if method == "random":
         return np.random.default_rng(seed).random(x.shape).astype(np.float32)
-    torch.manual_seed(seed)  # GradientSHAP draws baselines and noise
+    torch.manual_seed(seed)  # GradientSHAP draws baselines and noise from torch ...
+    np.random.seed(seed)  # ... and its interpolation coefficients from numpy's global generator (captum)
     return attribute(model, x, k, method, window=entry.window, stride=entry.stride)
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from ecgimn import __version__
 from ecgimn.constants import PTBXL_CITATION
 from ecgimn.data import PTBXL
-from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
-from ecgimn.training.checkpoint import ensemble_payload, load_checkpoint, save_checkpoint
+from ecgimn.inference.checkpoint import ensemble_payload, load_checkpoint, save_checkpoint
+from ecgimn.study.evaluate import evaluate_checkpoint
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "ecgimn" / "pretrained"
 

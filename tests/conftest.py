@@ -127,8 +127,8 @@ def write_random_checkpoint(
     import torch
 
     from ecgimn.data import Standardizer
+    from ecgimn.inference.checkpoint import save_checkpoint
     from ecgimn.models import create_model
-    from ecgimn.training.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model(name, num_classes=len(classes), **overrides)

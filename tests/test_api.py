@@ -188,7 +188,7 @@ def test_bundled_default_model_card_numbers_reproduce(shared_ptbxl: Path) -> Non
     """The fold-10 numbers stored beside the bundled model (and quoted in its card) are what evaluate measures."""
     import json
 
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+    from ecgimn.study.evaluate import evaluate_checkpoint
 
     path, stored = PRETRAINED_DIR / "default.pt", PRETRAINED_DIR / "default_eval.json"
     if not path.is_file() or not stored.is_file():
@@ -206,7 +206,7 @@ def test_resolve_device_validates_names_and_availability() -> None:
     import torch
 
     from ecgimn.errors import ConfigError
-    from ecgimn.training.predict import resolve_device
+    from ecgimn.inference.predict import resolve_device
 
     assert resolve_device("cpu").type == "cpu" and resolve_device(None).type in ("cpu", "cuda")
     assert resolve_device(" CPU ").type == "cpu"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from ecgimn.inference.engine import InferenceEngine, build_engine, fold_batchnorm
+from ecgimn.inference.predict import autocast_dtype, predict
 from ecgimn.models import ModelOutput, create_model
-from ecgimn.models.inference import InferenceEngine, build_engine, fold_batchnorm
-from ecgimn.training.predict import autocast_dtype, predict
 
 TOL = 1e-5
 REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_inference.py"
@@ -177,7 +177,7 @@ def test_precision_names() -> None:
 
 def test_absent_cuda_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from ecgimn.errors import ConfigError
-    from ecgimn.training.predict import resolve_device
+    from ecgimn.inference.predict import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
@@ -227,7 +227,7 @@ def test_explain_windows_matches_explain(tmp_path) -> None:
 @pytest.mark.parametrize("k,up", [(5, 2), (1, 2), (3, 2), (3, 3), (5, 4)])
 def test_polyphase_conv_equals_upsample_then_conv(k: int, up: int) -> None:
     """A nearest upsampling followed by a 'same' conv is one conv of the coarse map with `up` phases (a view back)."""
-    from ecgimn.models.inference import _phases_to_time, _polyphase
+    from ecgimn.inference.engine import _phases_to_time, _polyphase
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(6, 4, (1, k), padding=(0, k // 2)).eval()
@@ -247,8 +247,8 @@ def test_fused_residual_matches_block_on_any_length() -> None:
     length (partial pooling window) takes the original shortcut."""
     import copy
 
+    from ecgimn.inference.engine import _fuse_conv_gelu, _fuse_residual, _FusedResidual, _lift
     from ecgimn.models.imn import ResidualBlock
-    from ecgimn.models.inference import _fuse_conv_gelu, _fuse_residual, _FusedResidual, _lift
 
     torch.manual_seed(0)
     block = _randomise_batchnorm(ResidualBlock(1, 8, 16, 7, stride=2))

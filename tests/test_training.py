@@ -15,8 +15,8 @@ import torch
 
 from ecgimn.cli import main
 from ecgimn.errors import CheckpointError, ConfigError
+from ecgimn.inference.checkpoint import save_checkpoint
 from ecgimn.training import TrainConfig, load_checkpoint, model_from_checkpoint, predict, train
-from ecgimn.training.checkpoint import save_checkpoint
 
 
 def _config(root: Path, out: Path, **kw) -> TrainConfig:
@@ -382,7 +382,7 @@ def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
                       max_train_records=400)
     summary = train(cfg)
     assert 0.5 < summary["best_val_macro_auroc"] <= 1.0
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+    from ecgimn.study.evaluate import evaluate_checkpoint
 
     report = evaluate_checkpoint(out / "best.pt", shared_ptbxl, n_bootstrap=10, progress=False)
     assert report["n_records"] == 252
@@ -399,7 +399,7 @@ def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
 
 
 def test_study_estimate_times_existing_teachers(synthetic_ptbxl, tmp_path, tiny_run):
-    from ecgimn.training.study import estimate_seconds
+    from ecgimn.study.estimate import estimate_seconds
 
     teacher = str(tiny_run[0] / "best.pt")
     configs = {"kd": {"model": "imn-1d", "distill_from": [teacher, "{study}/not-trained/best.pt"],
@@ -422,7 +422,8 @@ def test_regularisers_act_on_the_unit_scale_map():
 
 
 def test_study_teacher_paths_resolve_to_the_study_folder(tmp_path):
-    from ecgimn.training.study import STUDY_PRESETS, _expand_study_paths
+    from ecgimn.study.presets import STUDY_PRESETS
+    from ecgimn.study.presets import expand_study_paths as _expand_study_paths
 
     recipe = _expand_study_paths(STUDY_PRESETS["imn-1d-aug-crop-kd"], tmp_path)
     assert recipe["distill_from"] == [str(tmp_path / "blackbox-1d-aug-crop" / f"seed{s}" / "best.pt")
@@ -432,7 +433,8 @@ def test_study_teacher_paths_resolve_to_the_study_folder(tmp_path):
 
 def test_every_study_preset_is_a_valid_recipe():
     from ecgimn.models import list_models
-    from ecgimn.training.study import STUDY_PRESETS, _expand_study_paths
+    from ecgimn.study.presets import STUDY_PRESETS
+    from ecgimn.study.presets import expand_study_paths as _expand_study_paths
 
     for name, recipe in STUDY_PRESETS.items():
         config = TrainConfig(data="unused", **_expand_study_paths(recipe, Path("study"))).validate()
@@ -461,7 +463,7 @@ def test_data_on_device_gives_the_same_run_and_bf16_autocast_trains(synthetic_pt
         _config(synthetic_ptbxl, tmp_path / "d", precision="fp8").validate()
 def test_baseline_option_is_trained_recorded_and_applied(synthetic_ptbxl, tmp_path):
     from ecgimn.api import Predictor
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
+    from ecgimn.study.evaluate import evaluate_checkpoint
 
     with pytest.raises(ConfigError, match="baseline"):
         _config(synthetic_ptbxl, tmp_path / "bad", baseline="wavelet").validate()

@@ -18,13 +18,16 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ecgimn import __version__
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, EcgImnError
+
+if TYPE_CHECKING:
+    from ecgimn.inference.predictor import Predictor
 
 #: records longer than this (seconds) are explained window by window (bounded memory), not in a batch
 LONG_RECORD_SECONDS = 120.0
@@ -171,7 +174,7 @@ def _row(res: ReadResult, base: dict, class_names: Sequence[str], proba=None, to
 
 
 def run_batch(
-    predictor: Any,
+    predictor: Predictor,
     files: Iterable[str | Path],
     out: str | Path,
     *,
@@ -235,10 +238,10 @@ def run_batch(
             pending.clear()
 
         for res in read_stream(todo, float(predictor.fs), reader_kwargs or {}, workers):
-            if res.signal is not None and res.signal.shape[-1] < predictor.window:
-                res.error = (f"{res.file}: record is {res.signal.shape[-1] / predictor.fs:.2f} s long; this model "
-                             f"needs at least {predictor.min_seconds:.2f} s")
-                res.signal = None
+            short = None if res.signal is None else predictor.length_error(res.signal.shape[-1] / predictor.fs,
+                                                                           str(res.file))
+            if short:
+                res.error, res.signal = short, None
             if res.signal is None:
                 counts["error"] += 1
                 flush([_row(res, base, predictor.class_names)])
@@ -257,7 +260,7 @@ def run_batch(
     return counts
 
 
-def _long_row(predictor: Any, res: ReadResult, base: dict) -> dict[str, Any]:
+def _long_row(predictor: Predictor, res: ReadResult, base: dict) -> dict[str, Any]:
     """A long record, explained window by window: top evidence is the strongest (lead, window)."""
     try:
         w = predictor.explain_windows(res.signal, fs=predictor.fs)

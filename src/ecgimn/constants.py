@@ -22,3 +22,6 @@ PTBXL_CITATION = (
     "PTB-XL, a large publicly available electrocardiography dataset. Scientific Data 7, 154. "
     "PhysioNet, doi:10.13026/kfzx-aw45."
 )
+
+#: the waves of a beat an explanation is split into (:mod:`ecgimn.explain.waves`), in label order
+WAVES: tuple[str, ...] = ("P", "PR", "QRS", "ST", "T", "TP", "unassigned")

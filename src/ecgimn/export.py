@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecgimn.errors import ConfigError
-from ecgimn.models.inference import InferenceEngine
+from ecgimn.inference.engine import InferenceEngine
 from ecgimn.models.windowed import window_starts
 
 #: outputs of the exported graph, in order

@@ -30,7 +30,8 @@ import numpy as np
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, InputError
-from ecgimn.io.recording import Recording
+from ecgimn.inference.protocol import ExplainingPredictor
+from ecgimn.io.recording import Recording, as_signal
 
 Mode = Literal["interpolate", "zero"]
 What = Literal["segments", "leads"]
@@ -77,10 +78,7 @@ def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _check_signal(signal_mv: np.ndarray) -> np.ndarray:
-    x = np.array(signal_mv, dtype=np.float32, copy=True)
-    if x.ndim != 2 or x.shape[0] != len(LEADS):
-        raise InputError(f"expected a (12, L) signal in mV, got shape {x.shape}")
-    return x
+    return as_signal(signal_mv, dtype=np.float32).copy()
 
 
 def remove_segments(
@@ -157,7 +155,7 @@ class WhatIfResult:
 
 
 def what_if(
-    predictor: Any,
+    predictor: ExplainingPredictor,
     recording: Recording,
     class_name: str,
     k: int = 3,

@@ -12,10 +12,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecgimn.errors import CheckpointError, ConfigError, EcgImnError, InputError
 from ecgimn.io.formats import SCAN_SUFFIXES, SUPPORTED
+
+if TYPE_CHECKING:
+    from ecgimn.inference.predictor import Predictor
 
 #: suffixes picked up from folders and glob patterns (a WFDB record counts once, by its ``.hea``)
 ECG_SUFFIXES = SCAN_SUFFIXES
@@ -268,7 +271,7 @@ def _exists_error(path: Path) -> ConfigError:
 def load_predictor(model: str, device: str | None = None) -> Any:
     """Load ``model`` (name or path) and refuse models that cannot be explained exactly."""
     import ecgimn
-    from ecgimn.training.predict import resolve_device
+    from ecgimn.inference.predict import resolve_device
 
     resolve_device(device)  # an unknown or unavailable device fails before the model loads
     predictor = ecgimn.load(model, device=device)
@@ -280,7 +283,7 @@ def load_predictor(model: str, device: str | None = None) -> Any:
     return predictor
 
 
-def check_classes(predictor: Any, classes: Sequence[str] | None) -> list[str] | None:
+def check_classes(predictor: Predictor, classes: Sequence[str] | None) -> list[str] | None:
     """The model's own spelling of the requested classes (case-insensitive); unknown names list the valid ones."""
     if not classes:
         return None
@@ -314,7 +317,7 @@ def _with_source(exc: EcgImnError, src: str) -> EcgImnError:
 
 
 def explain_file(
-    path: str | Path, predictor: Any, opts: Options, *, stem: str | None = None, recording: Any = None
+    path: str | Path, predictor: Predictor, opts: Options, *, stem: str | None = None, recording: Any = None
 ) -> FileResult:
     """Read, explain and render one file (or an in-memory ``recording``); writes the report and pictures."""
     from ecgimn.explain.report import explain_recording, figure_paths, render
@@ -485,7 +488,7 @@ def run_explain(args: argparse.Namespace) -> int:
     return _run_batch(files, predictor, opts, as_json=args.json, progress=not args.no_progress)
 
 
-def _run_batch(files: list[Path], predictor: Any, opts: Options, *, as_json: bool, progress: bool) -> int:
+def _run_batch(files: list[Path], predictor: Predictor, opts: Options, *, as_json: bool, progress: bool) -> int:
     from tqdm.auto import tqdm
 
     summary = opts.out / "summary.csv"

@@ -10,12 +10,12 @@ from ecgimn.constants import TASKS
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("study", help="train configurations x seeds; select on fold 9, report fold 10")
-    p.add_argument("--data", required=True, help="PTB-XL root folder")
+    p.add_argument("--data", help="PTB-XL root folder (required unless --list)")
     p.add_argument("--task", default="superdiagnostic", choices=TASKS)
     p.add_argument("--fs", type=int, default=100, choices=(100, 500))
-    p.add_argument("--configs", nargs="+", required=True, help="preset names and/or JSON files of configurations")
+    p.add_argument("--configs", nargs="+", help="preset names and/or JSON files of configurations (see --list)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--out", required=True, help="study folder (results.json, results.md, one run per config/seed)")
+    p.add_argument("--out", help="study folder (results.json, results.md, one run per config/seed); required to train")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="recipe defaults for every configuration, e.g. epochs=30 batch_size=64 (JSON values)")
     p.add_argument("--list", action="store_true", help="list the presets and exit")
@@ -41,17 +41,24 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def run_study_cmd(args: argparse.Namespace) -> int:
-    from ecgimn.training.study import STUDY_PRESETS, load_configs, run_study
+    from ecgimn.study.presets import STUDY_PRESETS, load_configs
+    from ecgimn.study.runner import run_study
 
     if args.list:
         for name, recipe in STUDY_PRESETS.items():
             print(f"{name:24s} {json.dumps(recipe)}")
         return 0
+    from ecgimn.errors import ConfigError
+
+    needed = ["--data", "--configs"] + ([] if args.estimate else ["--out"])
+    missing = [flag for flag in needed if getattr(args, flag[2:]) is None]
+    if missing:
+        raise ConfigError(f"ecgimn study needs {' and '.join(missing)} (only --list works without them)")
     if args.estimate:
-        from ecgimn.training.study import estimate_seconds
+        from ecgimn.study.estimate import estimate_seconds
 
         est = estimate_seconds(args.data, load_configs(args.configs), seeds=args.seeds, task=args.task, fs=args.fs,
-                               defaults=_parse_sets(args.set), study_dir=args.out)
+                               defaults=_parse_sets(args.set), study_dir=args.out or ".")
         for row in est["rows"]:
             missing = f"  (+ {row['teachers_missing']} teacher(s) not trained yet)" if row["teachers_missing"] else ""
             print(f"{row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  ~{row['seconds'] / 60:.1f} min"

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="PTB-XL root folder")
     p.add_argument("--task", default="superdiagnostic", choices=TASKS)
     p.add_argument("--fs", type=int, default=100, choices=(100, 500))
-    p.add_argument("--model", default="imn-1d", help="registry name (see `ecgimn models`)")
+    p.add_argument("--model", default="imn-1d", help="model registry name, e.g. imn-1d or blackbox-1d (an unknown name lists them all)")
     p.add_argument("--out", required=True, help="run folder (best.pt, last.pt, config.json, history.json)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True, help="PTB-XL root folder")
     e.add_argument("--task", default=None, help="refuse checkpoints of another task")
     e.add_argument("--split", default="test", choices=("test", "val"))
-    e.add_argument("--out", default=None, help="JSON path (default: beside the checkpoint, eval_<split>.json)")
+    e.add_argument("--out", default=None, help="also write the full result to this JSON file (default: none)")
     e.add_argument("--only-present", action="store_true")
     e.add_argument("--cache-dir", default=None)
     e.add_argument("--device", default="auto")
@@ -91,11 +91,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ecgimn.study.evaluate import evaluate_checkpoint
 
-    from ecgimn.evaluation.checkpoint_eval import evaluate_checkpoint
-
-    out = args.out or str(Path(args.checkpoint).with_name(f"eval_{args.split}.json"))
+    out = args.out
     report = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, task=args.task,
                                  only_present=args.only_present, cache_dir=args.cache_dir, device=args.device,
                                  n_bootstrap=args.n_bootstrap, out=out)
@@ -106,8 +104,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         fold = "fold 10 (test)" if args.split == "test" else "fold 9 (validation)"
         print(f"{report['model']} on {report['task']}, {fold}")
-        print(format_score(report))
+        print(format_score(report, report.get("n_positive")))
         if report.get("exactness_max_rel_error") is not None:
             print(f"exactness max |sum(W*x)+b-logit|/max(1,|logit|): {report['exactness_max_rel_error']:.2e}")
-        print(f"written: {out}")
+        if out:
+            print(f"written: {out}")
     return 0

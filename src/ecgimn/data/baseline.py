@@ -3,7 +3,7 @@
 One function, :func:`remove_baseline`, applied identically wherever a model sees a signal: the Predictor
 (``ecgimn.api``), checkpoint evaluation and training (``TrainConfig.baseline``). A checkpoint records the choice
 under ``checkpoint["preprocess"]["baseline"]`` (or in a ``<stem>.preprocess.json`` sidecar next to it, read by
-:func:`ecgimn.training.checkpoint.load_checkpoint`); checkpoints without it keep their old behaviour (no filter).
+:func:`ecgimn.inference.checkpoint.load_checkpoint`); checkpoints without it keep their old behaviour (no filter).
 
 Methods:
     ``median``: the two-stage median baseline estimate of de Chazal et al. (IEEE TBME 2004): a 200 ms median

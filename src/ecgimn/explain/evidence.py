@@ -27,6 +27,7 @@ import numpy as np
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, InputError
+from ecgimn.models.windowed import window_bounds
 
 Head = Literal["sigmoid", "softmax"]
 
@@ -152,26 +153,6 @@ def _n_samples(seconds: float, fs: float, what: str) -> int:
     if fs <= 0 or seconds <= 0:
         raise ConfigError(f"{what} and fs must be positive (got {what}={seconds}, fs={fs})")
     return max(1, int(round(seconds * fs)))
-
-
-def window_bounds(n: int, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start/end (exclusive) sample indices of sliding windows covering ``[0, n)`` with nothing dropped.
-
-    Windows start at ``0, stride, 2*stride, ...`` while they fit; if the last one ends before ``n`` a final window
-    aligned to the end, ``[n - window, n)``, is added. ``n < window`` gives the single window ``[0, n)``.
-    With ``stride >= window`` (a partition) the final window is the shorter remainder ``[k*window, n)`` instead.
-    """
-    if window <= 0 or stride <= 0:
-        raise ConfigError(f"window and stride must be positive samples (got {window}, {stride})")
-    if stride >= window:  # partition: consecutive, last one shorter
-        starts = np.arange(0, n, window)
-        return starts, np.minimum(starts + window, n)
-    if n <= window:
-        return np.array([0]), np.array([n])
-    starts = np.arange(0, n - window + 1, stride)
-    if starts[-1] + window < n:
-        starts = np.append(starts, n - window)
-    return starts, starts + window
 
 
 def segment_evidence(

@@ -35,7 +35,8 @@ import torch
 from torch import nn
 
 from ecgimn.errors import ConfigError, InputError
-from ecgimn.training.predict import forward_windows
+from ecgimn.inference.predict import forward_windows
+from ecgimn.models.windowed import window_bounds
 
 Baseline = Literal["constant", "interpolate"]
 
@@ -49,8 +50,7 @@ def zero_mv_fill(standardizer: object, x_mv: np.ndarray) -> np.ndarray:
 def cell_bounds(length: int, fs: float, cell_seconds: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
     """Start/end (exclusive) samples of consecutive cells of ``cell_seconds`` (the last one may be shorter)."""
     n = max(1, int(round(cell_seconds * fs)))
-    starts = np.arange(0, length, n)
-    return starts, np.minimum(starts + n, length)
+    return window_bounds(length, n, n)
 
 
 def rank_cells(attribution: np.ndarray, starts: np.ndarray, seed: int = 0) -> np.ndarray:

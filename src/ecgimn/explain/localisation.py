@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgimn.errors import InputError
+from ecgimn.io.recording import as_signal
 
 EXPECTED_WINDOW: dict[str, str] = {"STTC": "st_t", "MI": "st_t", "CD": "qrs", "HYP": "qrs"}
 WINDOWS: tuple[str, ...] = ("qrs", "st_t")
@@ -69,9 +70,7 @@ def delineate(
     import neurokit2 as nk
     from scipy.signal import resample_poly
 
-    sig = np.asarray(signal_mv, dtype=np.float64)
-    if sig.ndim != 2:
-        raise InputError(f"signal_mv must be (12, L), got shape {sig.shape}")
+    sig = as_signal(signal_mv, "signal_mv", dtype=np.float64)
     L = sig.shape[-1]
     up = int(delineation_fs) / float(fs)
     x = resample_poly(sig[lead], int(delineation_fs), int(fs)) if up != 1 else sig[lead]

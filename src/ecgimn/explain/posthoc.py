@@ -5,7 +5,7 @@ Every map is on the standardised input the network sees, so it can be drawn with
 ECG-IMN explanation (:func:`ecgimn.viz.plot_ecg_evidence`, :func:`ecgimn.viz.plot_evidence_heatmap`).
 
 The model is wrapped by :class:`LogitModel`, whose forward returns the full-record logits (B, K) through
-:func:`ecgimn.training.predict.forward_windows`, i.e. crop-trained models are explained as they predict: averaged
+:func:`ecgimn.inference.predict.forward_windows`, i.e. crop-trained models are explained as they predict: averaged
 sliding windows. The wrapper also counts forward and backward passes (in records: one pass = one full-record
 forward, however many windows it takes), which is how explanation cost is reported.
 
@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecgimn.errors import ConfigError, InputError
+from ecgimn.inference.predict import forward_windows
 from ecgimn.models import window_starts
-from ecgimn.training.predict import forward_windows
 
 METHODS: tuple[str, ...] = (
     "imn",

@@ -13,10 +13,11 @@ from ecgimn import __version__
 from ecgimn.errors import InputError
 from ecgimn.explain.evidence import ClassEvidence, explain_record, to_report
 from ecgimn.explain.waves import WaveDecomposition, waves_report
+from ecgimn.inference.protocol import ExplainingPredictor
 from ecgimn.io.quality import InputCheck, assess_recording
 from ecgimn.io.recording import Recording
 
-#: Prefix of the titles of synthetic recordings (``ecgimn.io.synthetic_ecg`` marks them with a ``SYNTHETIC`` note).
+#: Prefix of the titles of synthetic recordings (``Recording.synthetic``, set by ``ecgimn.io.synthetic_ecg``).
 SYNTHETIC_LABEL = "SYNTHETIC \u2014 not a physiological ECG"
 
 
@@ -40,7 +41,7 @@ class RecordExplanation:
     @property
     def synthetic(self) -> bool:
         """True for a simulated recording (``synthetic_ecg``): titles and the report say so."""
-        return any(str(n).startswith("SYNTHETIC") for n in self.recording.notes)
+        return self.recording.synthetic
 
     @property
     def title(self) -> str:
@@ -76,7 +77,7 @@ class RecordExplanation:
 
 
 def explain_recording(
-    predictor: Any,
+    predictor: ExplainingPredictor,
     recording: Recording,
     *,
     classes: list[str] | str | None = None,
@@ -98,12 +99,10 @@ def explain_recording(
 
     if isinstance(classes, str):
         classes = [classes]
-    min_s = getattr(predictor, "min_seconds", None)
-    if min_s is not None and recording.duration + 1e-9 < min_s:
-        raise InputError(
-            f"{recording.source or recording.record_id}: the record is {recording.duration:.2f} s long but model "
-            f"{predictor.name!r} needs at least {min_s:.2f} s (its input window); use a longer recording"
-        )
+    length_error = getattr(predictor, "length_error", None)  # a Predictor; proxies leave it to explain()
+    short = length_error and length_error(recording.duration, recording.source or recording.record_id)
+    if short:
+        raise InputError(short)
     check = assess_recording(recording, allow_implausible=allow_implausible)
     if check.status == "refused":
         raise InputError(f"{recording.source or recording.record_id}: {check.error_message()}")

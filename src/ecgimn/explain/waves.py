@@ -38,10 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from ecgimn.constants import LEADS
+from ecgimn.constants import LEADS, WAVES
 from ecgimn.errors import ConfigError, InputError
 
-WAVES: tuple[str, ...] = ("P", "PR", "QRS", "ST", "T", "TP", "unassigned")
 #: Boundary columns of :attr:`Beats.bounds` (half-open waves: P = [P_on, P_off), PR = [P_off, QRS_on), ...).
 BOUNDS: tuple[str, ...] = ("P_on", "P_off", "QRS_on", "QRS_off", "T_on", "T_off")
 #: Fixed boundaries relative to R (ms) used when the delineator gives none (T_on / T_off: see the module doc).

@@ -134,7 +134,7 @@ def check_signal(
         )
 
 
-def _array_dims(shape: tuple[int, ...], src: str | None, budget: Budget) -> tuple[int, int]:
+def _array_dims(shape: tuple[int, ...]) -> tuple[int, int]:
     """(channels, samples) an ECG array of ``shape`` would give (the shorter axis = channels)."""
     dims = [int(d) for d in shape]
     if len(dims) == 3 and dims[0] == 1:
@@ -161,7 +161,7 @@ def check_array_header(
         raise InputError(f"{_where(src)}not a readable NumPy array header ({type(exc).__name__}: {exc})") from None
     if dtype.hasobject:
         return  # refused by the loader (pickled objects are never loaded)
-    channels, samples = _array_dims(shape, src, budget)
+    channels, samples = _array_dims(shape)
     n_bytes = math.prod(int(d) for d in shape) * dtype.itemsize
     limit = 16 * budget.max_samples * 8  # 12 leads + a few extra channels of float64
     if n_bytes > limit:

@@ -383,7 +383,7 @@ def reversal_probabilities(beat: np.ndarray, model: dict[str, Any]) -> dict[str,
     return out
 
 
-def reversal_findings(x: np.ndarray, fs: float, lead_names: Sequence[str], flat: list[str]) -> list[Finding]:
+def reversal_findings(x: np.ndarray, fs: float, flat: list[str]) -> list[Finding]:
     beat = median_beat(x, fs)
     if beat is None:
         return []
@@ -450,7 +450,7 @@ def assess(
     units_wrong = any(f.severity == "refused" for f in findings)
     if not units_wrong and len(names) == N_LEADS and tuple(names) == LEADS:
         flat = [n for f in q_findings if f.code == "flat_lead" for n in f.leads]
-        findings += reversal_findings(x, fs, names, flat)
+        findings += reversal_findings(x, fs, flat)
     return finalize(findings, quality, allow_implausible=allow_implausible)
 
 

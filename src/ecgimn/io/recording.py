@@ -10,6 +10,21 @@ from ecgimn.constants import LEADS, N_LEADS
 from ecgimn.errors import InputError
 
 
+def as_signal(x: np.ndarray, what: str = "signal", *, batch: bool = False, dtype: type | None = None) -> np.ndarray:
+    """``x`` as a (12, L) array in mV (``batch=True``: a (12, L) or (N, 12, L) input, returned as (N, 12, L)).
+
+    The one shape check of a 12-lead signal: anything else is an :class:`InputError` naming ``what`` and the shape.
+    ``dtype``: cast to it (``None``: keep the input's).
+    """
+    a = np.asarray(x, dtype=dtype)
+    if batch and a.ndim == 2:
+        a = a[None]
+    if a.ndim != (3 if batch else 2) or a.shape[-2] != N_LEADS:
+        shapes = "a (12, L) or (N, 12, L) array" if batch else "a (12, L) signal"
+        raise InputError(f"{what}: expected {shapes} in mV, got shape {a.shape}")
+    return a
+
+
 @dataclass
 class Recording:
     """A 12-lead ECG in canonical form.
@@ -26,6 +41,8 @@ class Recording:
             data), e.g. ``{"format": "GE MUSE XML", "acquisition_time": "2024-05-01T10:31:05"}``.
         hints: facts the reader found in the file that the signal cannot show, for the input check
             (:mod:`ecgimn.io.quality`), e.g. ``{"adc_gain_missing": ["I", ...]}``.
+        synthetic: a simulated signal (:func:`ecgimn.io.synthetic_ecg`), not a recording of a person: reports
+            and titles say so.
     """
 
     signal: np.ndarray
@@ -37,12 +54,10 @@ class Recording:
     flat_leads: list[int] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     hints: dict = field(default_factory=dict)
+    synthetic: bool = False
 
     def __post_init__(self) -> None:
-        sig = np.asarray(self.signal, dtype=np.float32)
-        if sig.ndim != 2 or sig.shape[0] != N_LEADS:
-            name = self.source or self.record_id
-            raise InputError(f"{name}: expected a (12, L) signal, got shape {sig.shape}")
+        sig = as_signal(self.signal, self.source or self.record_id, dtype=np.float32)
         if not np.isfinite(self.fs) or self.fs <= 0:
             raise InputError(f"{self.source or self.record_id}: sampling rate must be positive, got {self.fs}")
         self.signal = sig

@@ -45,6 +45,7 @@ def synthetic_ecg(duration: float = 10, fs: int = 500, heart_rate: float = 70, s
         x.astype(np.float32),
         float(fs),
         record_id="synthetic",
+        synthetic=True,
         source=f"synthetic ({how}, seed={seed})",
         notes=[
             f"SYNTHETIC ECG ({how}; {duration:g} s, {heart_rate:g} bpm, seed {seed}): not a real recording, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,6 +27,20 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     if starts[-1] + window < length:
         starts.append(length - window)
     return starts
+
+
+
+def window_bounds(n: int, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start/end (exclusive) sample indices of windows covering ``[0, n)`` with nothing dropped.
+
+    ``stride < window`` (sliding): the starts of :func:`window_starts` (the last window aligned to the end;
+    ``n <= window`` gives the single window ``[0, n)``). ``stride >= window`` (a partition): consecutive windows,
+    the last one the shorter remainder ``[k*window, n)``.
+    """
+    if window < 1 or stride < 1:
+        raise ConfigError(f"window and stride must be >= 1 sample (got window={window}, stride={stride})")
+    starts = np.arange(0, n, window) if stride >= window else np.asarray(window_starts(n, window, stride))
+    return starts, np.minimum(starts + window, n)
 
 
 def sliding_forward(

@@ -1,8 +1,8 @@
 """Training, checkpoints and batched inference (one loop for every model)."""
 
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ecgimn.inference.predict import decomposition, exactness_error, predict, resolve_device
 from ecgimn.training.config import TrainConfig
-from ecgimn.training.predict import decomposition, exactness_error, predict, resolve_device
 
 __all__ = ["TrainConfig", "train", "load_checkpoint", "save_checkpoint", "model_from_checkpoint", "predict",
            "exactness_error", "decomposition", "resolve_device"]

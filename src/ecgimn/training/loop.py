@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 from ecgimn.data import Standardizer, load_task
 from ecgimn.data.baseline import remove_baseline
 from ecgimn.errors import ConfigError, InputError
-from ecgimn.evaluation import macro_auroc
+from ecgimn.evaluation import ExcludedClassWarning, macro_auroc
+from ecgimn.inference.checkpoint import save_checkpoint
+from ecgimn.inference.predict import autocast_dtype, predict, resolve_device
+from ecgimn.inference.predictor import Predictor
 from ecgimn.models import create_model
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ecgimn.training.config import TrainConfig
-from ecgimn.training.predict import autocast_dtype, predict, resolve_device
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -96,7 +97,8 @@ def _load_teachers(config: TrainConfig, classes: list[str], stdz: Standardizer,
     """Teacher models for distillation, checked against the student's task, classes and standardisation."""
     teachers = []
     for path in config.distill_from or []:
-        ckpt = load_checkpoint(path, expected_task=config.task)
+        teacher_predictor = Predictor.from_checkpoint(path, device=device, expected_task=config.task)
+        ckpt = teacher_predictor.checkpoint
         if list(ckpt["class_names"]) != list(classes):
             raise ConfigError(f"{path}: teacher classes {ckpt['class_names']} differ from the task's {list(classes)}")
         if ckpt["standardizer"] != stdz.to_dict():
@@ -104,7 +106,7 @@ def _load_teachers(config: TrainConfig, classes: list[str], stdz: Standardizer,
                               f"({ckpt['standardizer'].get('mode')!r}); use the same 'standardize' option")
         if int(ckpt["fs"]) != config.fs:
             raise ConfigError(f"{path}: teacher sampling rate {ckpt['fs']} Hz, student {config.fs} Hz")
-        teacher = model_from_checkpoint(ckpt, path).to(device).eval()
+        teacher = teacher_predictor.model.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
         teachers.append(teacher)
@@ -127,8 +129,8 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, xb: torch.Tensor, teachers: lis
 def _validation_metrics(y: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
     """Fold-9 macro-AUROC (NaN when no class has both labels, e.g. tiny data) and BCE loss."""
     loss = float(F.binary_cross_entropy_with_logits(torch.as_tensor(logits), torch.as_tensor(y, dtype=torch.float32)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # small validation folds can lack a class: expected, not news each epoch
+        warnings.filterwarnings("ignore", category=ExcludedClassWarning)
         try:
             return float(macro_auroc(y, logits)), loss
         except InputError:
@@ -155,37 +157,53 @@ def _checkpoint_payload(model, config: TrainConfig, data, stdz: Standardizer, me
         "standardizer": stdz.to_dict(),
         "window_samples": config.window_samples,
         "stride_samples": config.stride_samples,
-        "head": "sigmoid",
         "train_config": config.to_dict(),
         "preprocess": {"baseline": config.baseline},
         "metrics": metrics,
     }
 
 
-def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
-    """Train ``config.model`` on folds 1-8, select on fold 9, write ``best.pt``/``last.pt`` under ``config.out``.
-
-    Returns a summary (best fold-9 macro-AUROC, its epoch, seconds per epoch, paths).
-    """
-    config.validate()
+def _check_out(config: TrainConfig, resume: bool, overwrite: bool) -> Path:
+    """The run folder, refusing to overwrite a run (or to resume none) unless asked."""
     out = Path(config.out)
     if (out / LAST).exists() and not resume and not overwrite:
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it")
     if resume and not (out / LAST).exists():
         raise ConfigError(f"{out / LAST} not found: nothing to resume")
+    return out
+
+
+def _setup(config: TrainConfig) -> tuple[torch.device, int, int]:
+    """Threads, device (the local GPU under torchrun), process group, seeds and determinism: (device, rank, world)."""
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
     rank, world = _dist_setup(device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    main_process = rank == 0
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
+    return device, rank, world
 
+
+@dataclasses.dataclass
+class _Data:
+    """The task (its classes), the fitted standardisation and the standardised training and fold-9 arrays."""
+
+    task: Any
+    stdz: Standardizer
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def _load_data(config: TrainConfig, device: torch.device, main_process: bool) -> _Data:
+    """Folds 1-8 (optionally subsampled) and fold 9, baseline-filtered as the checkpoint will record, standardised
+    with statistics of the training folds only."""
     data = load_task(config.data, config.task, config.fs, only_present=config.only_present,
                      cache_dir=config.cache_dir, progress=config.progress and main_process)
     train_data, val_data = data.split("train"), data.split("val")
@@ -199,16 +217,109 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     x_train = torch.as_tensor(stdz.transform(train_data.X), dtype=torch.float32)
     y_train = torch.as_tensor(train_data.Y, dtype=torch.float32)
     x_val = stdz.transform(val_data.X).astype(np.float32)
-    amp = autocast_dtype(config.precision)
     if config.data_on_device:  # one copy to the device; batches are gathered there
         x_train, y_train = x_train.to(device), y_train.to(device)
+    return _Data(data, stdz, x_train, y_train, x_val, val_data.Y)
 
-    model = create_model(config.model, num_classes=len(data.classes), **config.model_kwargs).to(device)
-    teachers = _load_teachers(config, list(data.classes), stdz, device)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+@dataclasses.dataclass
+class _State:
+    """What ``last.pt`` carries besides the weights: where the run is and what it has selected so far."""
+
+    start_epoch: int = 0
+    best: dict = dataclasses.field(
+        default_factory=lambda: {"val_macro_auroc": float("nan"), "val_loss": float("inf"), "epoch": -1})
+    history: list = dataclasses.field(default_factory=list)
+    stale: int = 0
+
+
+def _resume(out: Path, model, optimizer, scheduler, ema) -> _State:
+    """Restore weights, optimiser, scheduler, EMA and RNG from ``last.pt``."""
+    state = torch.load(out / LAST, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+    optimizer.load_state_dict(state["optimizer"])
+    if ema is not None:
+        ema.load_state_dict(state["ema"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return _State(state["epoch"] + 1, state["best"], state["history"], state["stale"])
+
+
+def _train_epoch(net, model, ema, optimizer, scheduler, d: _Data, teachers, config: TrainConfig, epoch: int,
+                 device: torch.device, rank: int, world: int, show: bool) -> list[float]:
+    """One pass over this process's share of the training folds; the batch losses."""
+    net.train()
+    amp = autocast_dtype(config.precision)
     weight_scale = float(getattr(model, "weight_scale", 1.0))
+    gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    order = torch.randperm(len(d.x_train), generator=gen)[rank::world]
+    losses = []
+    bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show,
+               leave=False)
+    for start in bar:
+        idx = order[start : start + config.batch_size]
+        if config.data_on_device:
+            idx = idx.to(device)
+        xb = _batch(d.x_train, idx, config, gen).to(device, non_blocking=True)
+        yb = d.y_train[idx].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+            output = net(xb)
+            loss = (_loss(output.logits.float(), yb, xb, teachers, config)
+                    + _regulariser(output.weights, config, weight_scale))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+    return losses
+
+
+def _end_epoch(out: Path, scored, model, optimizer, scheduler, ema, d: _Data, config: TrainConfig, st: _State,
+               epoch: int, losses: list[float], train_seconds: float, device: torch.device) -> None:
+    """Score fold 9, keep ``best.pt`` when it improved, write ``last.pt`` and the history (main process)."""
+    scores = predict(scored, d.x_val, window=config.window_samples, stride=config.stride_samples,
+                     device=device, autocast=autocast_dtype(config.precision))["logits"]
+    val_auc, val_loss = _validation_metrics(d.y_val, scores)
+    record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_macro_auroc": val_auc,
+              "val_loss": val_loss, "train_seconds": train_seconds, "lr": scheduler.get_last_lr()[0]}
+    st.history.append(record)
+    improved = _improved(record, st.best)
+    st.stale = 0 if improved else st.stale + 1
+    if improved:
+        st.best = {"val_macro_auroc": val_auc, "val_loss": val_loss, "epoch": epoch}
+        metrics = {"best_val_macro_auroc": val_auc, "best_epoch": epoch, "history": st.history,
+                   "n_train": int(len(d.x_train)), "n_val": int(len(d.x_val))}
+        save_checkpoint(out / BEST, _checkpoint_payload(scored, config, d.task, d.stdz, metrics))
+    if config.progress:
+        tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  fold-9 loss "
+                   f"{val_loss:.4f}  macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)")
+    torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
+                "ema": ema.state_dict() if ema is not None else None,
+                "best": st.best, "history": st.history, "stale": st.stale}, out / (LAST + ".tmp"))
+    os.replace(out / (LAST + ".tmp"), out / LAST)
+    (out / "history.json").write_text(json.dumps(st.history, indent=2))
+
+
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train ``config.model`` on folds 1-8, select on fold 9, write ``best.pt``/``last.pt`` under ``config.out``.
+
+    Returns a summary (best fold-9 macro-AUROC, its epoch, seconds per epoch, paths).
+    """
+    config.validate()
+    out = _check_out(config, resume, overwrite)
+    device, rank, world = _setup(config)
+    main_process = rank == 0
+    d = _load_data(config, device, main_process)
+
+    model = create_model(config.model, num_classes=len(d.task.classes), **config.model_kwargs).to(device)
+    teachers = _load_teachers(config, list(d.task.classes), d.stdz, device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(math.ceil(len(x_train) / world) / config.batch_size)
+    steps_per_epoch = math.ceil(math.ceil(len(d.x_train) / world) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps_per_epoch))
     ema = None
     if config.ema:
@@ -217,82 +328,30 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
     scored = ema.module if ema is not None else model  # the model fold 9 scores and best.pt holds
 
-    start_epoch, best, history, stale = 0, {"val_macro_auroc": float("nan"), "val_loss": float("inf"), "epoch": -1}, [], 0
-    if resume:
-        state = torch.load(out / LAST, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        start_epoch, best, history, stale = state["epoch"] + 1, state["best"], state["history"], state["stale"]
+    st = _resume(out, model, optimizer, scheduler, ema) if resume else _State()
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
         config.save(out / "config.json")
 
-    for epoch in range(start_epoch, config.epochs):
-        if config.patience and stale >= config.patience:  # early-stopped (also when resuming a stopped run)
+    for epoch in range(st.start_epoch, config.epochs):
+        if config.patience and st.stale >= config.patience:  # early-stopped (also when resuming a stopped run)
             break
         t0 = time.perf_counter()
-        net.train()
-        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        order = torch.randperm(len(x_train), generator=gen)[rank::world]
-        losses = []
-        batches = range(0, len(order), config.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (config.progress and main_process),
-                   leave=False)
-        for start in bar:
-            idx = order[start : start + config.batch_size]
-            if config.data_on_device:
-                idx = idx.to(device)
-            xb = _batch(x_train, idx, config, gen).to(device, non_blocking=True)
-            yb = y_train[idx].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-                output = net(xb)
-                loss = (_loss(output.logits.float(), yb, xb, teachers, config)
-                        + _regulariser(output.weights, config, weight_scale))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        losses = _train_epoch(net, model, ema, optimizer, scheduler, d, teachers, config, epoch, device, rank, world,
+                              show=config.progress and main_process)
         train_seconds = time.perf_counter() - t0
-
         if main_process:
-            scores = predict(scored, x_val, window=config.window_samples, stride=config.stride_samples,
-                             device=device, autocast=amp)["logits"]
-            val_auc, val_loss = _validation_metrics(val_data.Y, scores)
-            record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_macro_auroc": val_auc,
-                      "val_loss": val_loss, "train_seconds": train_seconds, "lr": scheduler.get_last_lr()[0]}
-            history.append(record)
-            improved = _improved(record, best)
-            stale = 0 if improved else stale + 1
-            if improved:
-                best = {"val_macro_auroc": val_auc, "val_loss": val_loss, "epoch": epoch}
-                metrics = {"best_val_macro_auroc": val_auc, "best_epoch": epoch, "history": history,
-                           "n_train": int(len(x_train)), "n_val": int(len(x_val))}
-                save_checkpoint(out / BEST, _checkpoint_payload(scored, config, data, stdz, metrics))
-            if config.progress:
-                tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  fold-9 loss "
-                           f"{val_loss:.4f}  macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)")
-            torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
-                        "ema": ema.state_dict() if ema is not None else None,
-                        "best": best, "history": history, "stale": stale}, out / (LAST + ".tmp"))
-            os.replace(out / (LAST + ".tmp"), out / LAST)
-            (out / "history.json").write_text(json.dumps(history, indent=2))
+            _end_epoch(out, scored, model, optimizer, scheduler, ema, d, config, st, epoch, losses, train_seconds,
+                       device)
         if world > 1:
-            flag = torch.tensor([stale], dtype=torch.long)
+            flag = torch.tensor([st.stale], dtype=torch.long)
             dist.broadcast(flag, 0)
-            stale = int(flag)
+            st.stale = int(flag)
 
     if world > 1:
         dist.barrier()
-    seconds = [h["train_seconds"] for h in history]
-    return {"best_val_macro_auroc": best["val_macro_auroc"], "best_epoch": best["epoch"],
-            "epochs_run": len(history), "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
+    seconds = [h["train_seconds"] for h in st.history]
+    return {"best_val_macro_auroc": st.best["val_macro_auroc"], "best_epoch": st.best["epoch"],
+            "epochs_run": len(st.history),
+            "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
             "checkpoint": str(out / BEST), "n_params": sum(p.numel() for p in model.parameters())}

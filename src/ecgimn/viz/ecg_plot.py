@@ -27,6 +27,7 @@ from matplotlib.patches import Rectangle
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, InputError
+from ecgimn.io.recording import as_signal
 
 MM_PER_INCH = 25.4
 PAPER_SPEED_MM_S = 25.0
@@ -76,10 +77,8 @@ def symmetric_norm(values: np.ndarray, vmax: float | None = None, percentile: fl
 
 
 def _check_inputs(signal_mv: np.ndarray, attribution: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    sig = np.asarray(signal_mv, dtype=np.float64)
+    sig = as_signal(signal_mv, dtype=np.float64)
     att = np.asarray(attribution, dtype=np.float64)
-    if sig.ndim != 2 or sig.shape[0] != len(LEADS):
-        raise InputError(f"signal must be (12, L) in mV with leads {', '.join(LEADS)}; got shape {sig.shape}")
     if att.shape != sig.shape:
         raise InputError(f"attribution shape {att.shape} differs from the signal shape {sig.shape}")
     if fs <= 0:
@@ -437,7 +436,7 @@ def _draw_wave_strips(
 def _strongest_hidden(att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]],
                       fs: float) -> str:
     """A caption line when the strongest single wave run (any lead) lies outside the time its lead shows."""
-    from ecgimn.explain.waves import WAVES
+    from ecgimn.constants import WAVES
 
     best = None
     for lead in range(att.shape[0]):
@@ -461,7 +460,7 @@ def _draw_wave_table(fig: Figure, size: tuple[float, float], x: float, y: float,
     """The lead x wave table (evidence per cell, numbers printed) as a coloured grid."""
     from matplotlib import colormaps
 
-    from ecgimn.explain.waves import WAVES
+    from ecgimn.constants import WAVES
 
     t = np.asarray(waves.table, dtype=np.float64)
     keep = [i for i, name in enumerate(WAVES) if name != "unassigned" or np.any(t[:, i] != 0)]

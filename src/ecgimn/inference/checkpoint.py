@@ -3,6 +3,13 @@
 A checkpoint holds only tensors and plain Python values: the model's weights and config, the task and class
 names, the sampling rate, the standardisation, the input window policy, the package version, the training
 recipe and metrics. Everything needed to reproduce a prediction.
+
+Keys: ``state_dict``, ``model_config`` (registry name + arguments), ``task``, ``class_names``, ``fs`` (Hz),
+``standardizer`` (:meth:`ecgimn.data.Standardizer.to_dict`), ``window_samples`` (the input window) are required;
+optional are ``stride_samples`` (sliding-window stride for longer records; defaults to ``window_samples``, see
+:func:`window_stride`), ``interpretable``, ``preprocess`` (``{"baseline": ...}``, or a ``<name>.preprocess.json``
+sidecar), ``train_config`` and ``metrics``. ``format``, ``format_version`` and ``package_version`` are added on
+save. Models are rebuilt from a checkpoint only by :class:`ecgimn.inference.predictor.Predictor`.
 """
 
 from __future__ import annotations
@@ -73,6 +80,12 @@ def load_checkpoint(path: str | Path, *, expected_task: str | None = None) -> di
             "use a checkpoint of that task or drop --task"
         )
     return data
+
+
+def window_stride(data: dict[str, Any]) -> tuple[int, int]:
+    """The checkpoint's input window and sliding-window stride in samples (stride defaults to the window)."""
+    window = int(data["window_samples"])
+    return window, int(data.get("stride_samples") or window)
 
 
 def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint") -> torch.nn.Module:

@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ecgimn.data import Standardizer, load_task
-from ecgimn.data.baseline import baseline_method, remove_baseline
+from ecgimn.data import load_task
 from ecgimn.evaluation.scoring import score
-from ecgimn.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ecgimn.training.predict import decomposition, predict, resolve_device
+from ecgimn.inference.predict import sigmoid
+from ecgimn.inference.predictor import Predictor
 
 
 def evaluate_checkpoint(
@@ -33,12 +32,10 @@ def evaluate_checkpoint(
     """Macro-AUROC with bootstrap interval, per-class AUROC and Fmax of a checkpoint on one split (default fold 10).
 
     For IMNs also the exactness check max |sum(W*x) + b - logit| / max(1, |logit|) and the share of the
-    decision carried by the bias generator (:func:`ecgimn.training.predict.decomposition`), on every record.
+    decision carried by the bias generator (:meth:`ecgimn.inference.predictor.Predictor.decomposition`), on every record.
     """
-    ckpt = load_checkpoint(checkpoint, expected_task=task)
-    model = model_from_checkpoint(ckpt, checkpoint)
-    dev = resolve_device(device)
-    model.to(dev)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, expected_task=task)
+    ckpt = predictor.checkpoint
     data = load_task(data_root, ckpt["task"], ckpt["fs"], only_present=only_present, cache_dir=cache_dir,
                      progress=progress).split(split)
     if list(data.classes) != list(ckpt["class_names"]):
@@ -50,18 +47,17 @@ def evaluate_checkpoint(
                 y[:, j] = data.Y[:, list(data.classes).index(c)]
     else:
         missing, y = [], data.Y
-    x = remove_baseline(data.X, float(ckpt["fs"]), baseline_method(ckpt))  # the model's own preprocessing
-    x_std = Standardizer.from_dict(ckpt["standardizer"]).transform(x).astype(np.float32)
+    x_std = predictor.standardise(data.X)
     t0 = time.perf_counter()
-    window, stride = int(ckpt["window_samples"]), int(ckpt.get("stride_samples", ckpt["window_samples"]))
-    logits = predict(model, x_std, window=window, stride=stride, device=dev)["logits"]
+    logits = predictor.forward(x_std)["logits"]
     seconds = time.perf_counter() - t0
-    probs = 1.0 / (1.0 + np.exp(-logits))
+    probs = sigmoid(logits)
     report = score(y, probs, classes=list(ckpt["class_names"]), n_bootstrap=n_bootstrap, seed=seed)
     report.update({
         "checkpoint": str(checkpoint), "model": ckpt["model_config"].get("name"), "task": ckpt["task"],
         "fs": ckpt["fs"], "split": split, "classes_absent_from_data": missing,
-        **(decomposition(model, x_std, window=window, stride=stride, device=dev)
+        "n_positive": {c: int(y[:, j].sum()) for j, c in enumerate(ckpt["class_names"])},
+        **(predictor.decomposition(x_std)
            or {"exactness_max_rel_error": None, "bias_variance_fraction": None}),
         "inference_seconds": seconds, "best_val_macro_auroc": ckpt.get("metrics", {}).get("best_val_macro_auroc"),
         "train_config": ckpt.get("train_config"),

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from ecgimn.errors import ConfigError
+from ecgimn.inference.engine import DEFAULT_MAX_WINDOWS, build_engine
 from ecgimn.models import ModelOutput, sliding_forward
-from ecgimn.models.inference import DEFAULT_MAX_WINDOWS, build_engine
 
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -45,6 +45,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 #: ``--precision`` choices -> autocast dtype (None: the model's float32)
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Probabilities from logits (every head here is one sigmoid per class), without overflow for large |z|."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
@@ -77,7 +83,7 @@ def predict(
 ) -> dict[str, np.ndarray]:
     """Logits (and, for IMNs with ``return_maps``, weights W and bias b) for standardised inputs (N, 12, L).
 
-    Runs the model's :class:`~ecgimn.models.inference.InferenceEngine` (same answers as its forward, to float
+    Runs the model's :class:`~ecgimn.inference.engine.InferenceEngine` (same answers as its forward, to float
     rounding; ``model`` may be an engine already, to reuse it across calls). ``autocast``: e.g. ``torch.bfloat16``
     on CUDA (W then carries bf16 rounding; the identity ``logits == sum(W * x) + b`` still holds).
     ``max_windows``: sliding windows per forward, which bounds the working memory of long records.

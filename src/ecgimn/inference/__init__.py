@@ -1,0 +1,1 @@
+"""Inference: checkpoints, the fast engine and batched prediction."""
