@@ -27,6 +27,7 @@ import numpy as np
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, InputError
+from ecgimn.explain.defaults import STRIDE_S, TOP_K, WINDOW_S
 
 Head = Literal["sigmoid", "softmax"]
 
@@ -113,8 +114,8 @@ class ClassEvidence:
     top_negative: list[Segment]
     top_positive_by_lead: dict[str, list[Segment]] = field(default_factory=dict)
     top_negative_by_lead: dict[str, list[Segment]] = field(default_factory=dict)
-    window_s: float = 0.5
-    stride_s: float = 0.25
+    window_s: float = WINDOW_S
+    stride_s: float = STRIDE_S
     lead_names: tuple[str, ...] = LEADS
 
     @property
@@ -177,8 +178,8 @@ def window_bounds(n: int, window: int, stride: int) -> tuple[np.ndarray, np.ndar
 def segment_evidence(
     attribution: np.ndarray,
     fs: float,
-    window_s: float = 0.5,
-    stride_s: float = 0.25,
+    window_s: float = WINDOW_S,
+    stride_s: float = STRIDE_S,
     *,
     lead_names: Sequence[str] | None = None,
 ) -> SegmentSet:
@@ -241,9 +242,9 @@ def explain_class(
     fs: float,
     class_name: str,
     probability: float | None = None,
-    window_s: float = 0.5,
-    stride_s: float = 0.25,
-    top_k: int = 3,
+    window_s: float = WINDOW_S,
+    stride_s: float = STRIDE_S,
+    top_k: int = TOP_K,
     *,
     lead_names: Sequence[str] | None = None,
     rtol: float = 1e-4,
