@@ -10,6 +10,7 @@ Endpoints: ``GET /api/info``; ``POST /api/upload`` (multipart: ``files``, option
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,6 +84,25 @@ def explain_options(
     return Options(class_name or None, window_s, stride_s, top_k, layout)
 
 
+@dataclass(frozen=True)
+class View:
+    """What /api/explain, /api/figure and /api/report are asked for: a stored recording and the options."""
+
+    sid: str | None
+    id: str
+    opts: Options
+    audit: dict[str, Any]
+
+
+def view(
+    request: Request,
+    id: str = Query(..., max_length=64),
+    opts: Options = Depends(explain_options),
+    sid: str | None = Depends(current_session),
+) -> View:
+    return View(sid, id, opts, audit(request))
+
+
 def add_routes(app: FastAPI, svc: Service) -> None:
     """The page, its static files and the ``/api`` endpoints, served by ``svc``."""
 
@@ -125,36 +145,23 @@ def add_routes(app: FastAPI, svc: Service) -> None:
         return svc.load_demo(sid)
 
     @app.get("/api/explain")
-    def explain(
-        request: Request,
-        id: str = Query(..., max_length=64),
-        opts: Options = Depends(explain_options),
-        sid: str | None = Depends(current_session),
-    ) -> dict[str, Any]:
-        return svc.explain(sid, id, opts, audit(request))
+    def explain(v: View = Depends(view)) -> dict[str, Any]:
+        return svc.explain(v.sid, v.id, v.opts, v.audit)
 
     @app.get("/api/figure")
     def figure(
-        request: Request,
-        id: str = Query(..., max_length=64),
-        opts: Options = Depends(explain_options),
+        v: View = Depends(view),
         fmt: Literal["png", "pdf"] = Query("png"),
         kind: Literal["ecg", "heatmap"] = Query("ecg"),
         download: bool = Query(False),
-        sid: str | None = Depends(current_session),
     ) -> Response:
-        data, filename = svc.figure(sid, id, opts, fmt, kind, audit(request))
+        data, filename = svc.figure(v.sid, v.id, v.opts, fmt, kind, v.audit)
         headers = {"content-disposition": f'attachment; filename="{filename}"'} if download else {}
         return Response(data, media_type="image/png" if fmt == "png" else "application/pdf", headers=headers)
 
     @app.get("/api/report")
-    def report(
-        request: Request,
-        id: str = Query(..., max_length=64),
-        opts: Options = Depends(explain_options),
-        sid: str | None = Depends(current_session),
-    ) -> JSONResponse:
-        data, stem = svc.report(sid, id, opts, audit(request))
+    def report(v: View = Depends(view)) -> JSONResponse:
+        data, stem = svc.report(v.sid, v.id, v.opts, v.audit)
         return JSONResponse(data, headers={"content-disposition": f'attachment; filename="{stem}_report.json"'})
 
     @app.post("/api/whatif")
