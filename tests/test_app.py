@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import write_random_checkpoint
 
-from ecgimn.api import Predictor
+from ecgimn.api import Explanation, Predictor
 from ecgimn.constants import LEADS
 
 pytest.importorskip("fastapi")
@@ -175,6 +175,7 @@ def test_explain_options_figures_report_and_whatif(
     assert rep["explanations"][0]["class"] == "MI" and rep["explanations"][0]["window_s"] == 1.0
     assert rep["probabilities"]["MI"] == pytest.approx(data["evidence"]["probability"])
     assert "/" not in rep["model"]["source"]
+    assert rep["model"]["window_s"] == pytest.approx(10.0) and rep["model"]["stride_s"] == pytest.approx(5.0)
 
     w = client.post("/api/whatif", json={"id": rid, "class_name": "MI", "k": 2, "what": "segments",
                                          "mode": "zero", "window_s": 1.0, "stride_s": 0.5})  # fmt: skip
@@ -283,6 +284,29 @@ def test_upload_limit_is_enforced_while_reading(predictor: Predictor, temp_root:
     scope["headers"] = [*scope["headers"], (b"content-length", b"99999999")]
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413 and pulled == 0
+
+
+def test_the_model_runs_once_per_stored_recording(
+    predictor: Predictor, temp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, ...]] = []
+    original = predictor.explain
+
+    def counting(x: np.ndarray, fs: float = 100, **kw: Any) -> Explanation:
+        calls.append(np.shape(x))
+        return original(x, fs=fs, **kw)
+
+    monkeypatch.setattr(predictor, "explain", counting)
+    c = TestClient(create_app(predictor, temp_root=temp_root))
+    data = _upload(c, [("a.csv", _csv_bytes(_signal()))], fs="100").json()
+    assert len(calls) == 1
+    for cls in ("MI", "NORM"):
+        r = c.get("/api/explain", params={"id": data["id"], "class_name": cls, "window_s": 1.0, "top_k": 5})
+        assert r.status_code == 200, r.text
+    assert c.get(data["urls"]["report"]).status_code == 200
+    assert len(calls) == 1  # the evidence options only re-aggregate the stored model output
+    res = c.post("/api/whatif", json={"id": data["id"], "class_name": "MI", "k": 1}).json()
+    assert len(calls) == 1 + bool(res["removed"])  # the what-if runs the model on the modified input only
 
 
 @pytest.mark.parametrize("name", ["ecg.exe", "ecg.pkl", "ecg.pickle", "ecg", "ecg.json", "ecg.csv.exe"])
