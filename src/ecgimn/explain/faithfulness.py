@@ -14,7 +14,8 @@ these models need the window policy and a per-record baseline; the definitions b
   Baselines: ``"constant"`` replaces removed samples by ``fill`` (pass the standardised value of 0 mV,
   :func:`zero_mv_fill`, for a flat 0 mV line; the default 0.0 is the standardised mean); ``"interpolate"``
   draws a straight line across each removed run of samples within its lead (from the last kept sample before to
-  the first kept sample after; a lead with nothing kept falls back to ``fill``).
+  the first kept sample after; a lead with nothing kept falls back to ``fill``), the rule the what-if shares
+  (:func:`ecgimn.explain.perturb.fill_removed`).
   Nothing is zeroed inside the model: for an IMN, zeroing W would be tautological, so the input is perturbed and
   W(x) is regenerated like any black box's activations.
 * **Model-randomisation sanity check** (Adebayo et al. 2018, "Sanity Checks for Saliency Maps", NeurIPS):
