@@ -374,7 +374,19 @@ def curves_figure(out: Path, res: dict[str, Any]) -> str:
     return "curves.png"
 
 
-def main(argv: list[str] | None = None) -> int:
+NOTES = [
+    "Grad-CAM of a 1-D encoder is one time profile broadcast to all 12 leads (the layer has no lead axis), "
+    "so it cannot localise by lead; its ties across leads are broken at random in the cell ranking.",
+    "Saliency is unsigned (|gradient|): all of it counts as 'positive' evidence in the ranking and the "
+    "localisation share. Grad-CAM is ReLU'd (non-negative) by definition.",
+    "Deletion/insertion AUCs compare explanations of the same model; across models they also reflect each "
+    "model's probabilities and its reaction to flat-line (out-of-distribution) cells.",
+    "Wave windows come from NeuroKit2's DWT delineation of lead II upsampled to 500 Hz; its QRS "
+    "onset/offset are generous (QRS masks cover ~20% of a record), so 'chance' is the window's coverage.",
+]
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--imn", required=True, help="IMN checkpoint")
     p.add_argument("--blackbox", action="append", required=True, help="black-box checkpoint (repeatable)")
@@ -394,14 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--only-present", action="store_true")
-    args = p.parse_args(argv)
-    command = "python benchmarks/explainers.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    return p
 
-    t_start = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    loadavg_start = [round(v, 2) for v in os.getloadavg()]
+
+def _entries(args: argparse.Namespace) -> tuple[list[Entry], int, list[str]]:
+    """The IMN and black-box checkpoints (distinct labels), checked to share task, rate and classes."""
     entries = [Entry(args.imn, "imn")] + [Entry(b, "blackbox") for b in args.blackbox]
     labels = [e.label for e in entries]
     if len(set(labels)) != len(labels):
@@ -412,98 +421,104 @@ def main(argv: list[str] | None = None) -> int:
     for e in entries:
         if e.ck["task"] != args.task or int(e.ck["fs"]) != fs or list(e.ck["class_names"]) != classes:
             raise SystemExit(f"error: {e.path}: task/fs/classes differ from --task {args.task} and the IMN's")
+    return entries, fs, classes
 
-    data = load_task(
-        args.data, args.task, fs, only_present=args.only_present, cache_dir=args.cache_dir, progress=False
-    ).split("test")
-    if list(data.classes) != classes:
-        raise SystemExit(f"error: data classes {data.classes} differ from the checkpoints' {classes}")
-    pairs = [
-        (int(r), k) for k in range(len(classes)) for r in np.flatnonzero(data.Y[:, k] > 0)[: args.n_records]
-    ]
-    used = sorted({r for r, _ in pairs})
-    print(
-        f"[explainers] {len(pairs)} pairs on {len(used)} fold-10 records; models: {', '.join(labels)}",
-        flush=True,
-    )
 
-    # wave masks once per record
-    masks = {r: delineate(data.X[r], fs) for r in used}
-    failed = [int(data.ecg_ids[r]) for r, m in masks.items() if m is None]
-
-    per_pair: list[dict[str, Any]] = []
-    maps: dict[tuple, np.ndarray] = {}
-    probs: dict[tuple, float] = {}
-    plot_pairs = []
-    for c in args.plot_classes:
+def _plot_pairs(plot_classes: list[str], classes: list[str], pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The first pair of each class to draw."""
+    out = []
+    for c in plot_classes:
         if c in classes and any(k == classes.index(c) for _, k in pairs):
-            plot_pairs.append(next((r, k) for r, k in pairs if k == classes.index(c)))
-    cascade: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        xs_all = {r: e.standardizer.transform(data.X[r : r + 1])[0] for r in used}
-        rand_model = next(randomized_models(e.model, "full", args.seed))[1]
-        cascade[e.label] = {}
-        for k, cname in enumerate(classes):
-            rs = [r for r, kk in pairs if kk == k]
-            if not rs:
-                continue
-            x = np.stack([xs_all[r] for r in rs])
-            fill = zero_mv_fill(e.standardizer, data.X[rs])
-            wrapper = LogitModel(e.model, e.window, e.stride)
-            with torch.no_grad():
-                p0 = torch.sigmoid(wrapper(torch.as_tensor(x))[:, k]).numpy()
-            for r, pr in zip(rs, p0):
-                probs[e.label, r, k] = float(pr)
-            for method in e.methods:
-                t0 = time.perf_counter()
-                a = explain(e, e.model, x, k, method, args.seed)
-                common = dict(
-                    fs=fs,
-                    window=e.window,
-                    stride=e.stride,
-                    cell_seconds=args.cell_seconds,
-                    step_fraction=args.step_fraction,
-                    seed=args.seed,
-                )
-                cz = perturbation_curves(e.model, x, a, k, baseline="constant", fill=fill, **common)
-                ci = perturbation_curves(e.model, x, a, k, baseline="interpolate", fill=fill, **common)
-                if method == "random":
-                    rhos = [float("nan")] * len(rs)
-                else:
-                    a_rand = explain(e, rand_model, x, k, method, args.seed)
-                    rhos = [rank_correlation(u, v) for u, v in zip(a, a_rand)]
-                win = EXPECTED_WINDOW.get(cname)
-                for j, r in enumerate(rs):
-                    frac = cov = None
-                    if win and masks[r] is not None:
-                        frac, cov = evidence_fraction(a[j], masks[r].window(win))
-                    per_pair.append(
-                        {
-                            "model": e.label,
-                            "method": method,
-                            "ecg_id": int(data.ecg_ids[r]),
-                            "class": cname,
-                            "probability": float(p0[j]),
-                            "deletion_zero": float(cz.deletion_auc[j]),
-                            "insertion_zero": float(cz.insertion_auc[j]),
-                            "deletion_interp": float(ci.deletion_auc[j]),
-                            "insertion_interp": float(ci.insertion_auc[j]),
-                            "randomisation_rho": rhos[j],
-                            "window": win,
-                            "loc_fraction": frac,
-                            "loc_coverage": cov,
-                            "_del": cz.deletion[j].tolist(),
-                            "_ins": cz.insertion[j].tolist(),
-                        }
-                    )
-                    if (r, k) in plot_pairs:
-                        maps[e.label, method, r, k] = a[j]
-                fractions = cz.fractions.tolist()
-                print(
-                    f"[explainers] {e.label} {cname} {method}: {time.perf_counter() - t0:.1f} s", flush=True
-                )
-        # cascading randomisation on the first pairs of a class with an expected window
-        casc_pairs = [pr for pr in pairs if classes[pr[1]] in EXPECTED_WINDOW][: args.cascade_records]
+            out.append(next((r, k) for r, k in pairs if k == classes.index(c)))
+    return out
+
+
+class Run:
+    """One benchmark run: the data, the pairs and everything measured on them."""
+
+    def __init__(self, args: argparse.Namespace, entries: list[Entry], fs: int, classes: list[str], data: Any) -> None:
+        self.args, self.entries, self.fs, self.classes, self.data = args, entries, fs, classes, data
+        self.pairs = [
+            (int(r), k) for k in range(len(classes)) for r in np.flatnonzero(data.Y[:, k] > 0)[: args.n_records]
+        ]
+        self.used = sorted({r for r, _ in self.pairs})
+        self.plot_pairs = _plot_pairs(args.plot_classes, classes, self.pairs)
+        self.masks: dict[int, Any] = {}
+        self.per_pair: list[dict[str, Any]] = []
+        self.maps: dict[tuple, np.ndarray] = {}
+        self.probs: dict[tuple, float] = {}
+        self.cascade: dict[str, dict[str, Any]] = {}
+        self.fractions: list[float] = []
+
+    def delineate(self) -> list[int]:
+        """Wave masks once per record; the ecg_ids whose delineation failed."""
+        self.masks = {r: delineate(self.data.X[r], self.fs) for r in self.used}
+        return [int(self.data.ecg_ids[r]) for r, m in self.masks.items() if m is None]
+
+    def evaluate(self, e: Entry) -> None:
+        """Faithfulness, randomisation and localisation of every method of ``e``, class by class."""
+        xs_all = {r: e.standardizer.transform(self.data.X[r : r + 1])[0] for r in self.used}
+        rand_model = next(randomized_models(e.model, "full", self.args.seed))[1]
+        self.cascade[e.label] = {}
+        for k, cname in enumerate(self.classes):
+            rs = [r for r, kk in self.pairs if kk == k]
+            if rs:
+                self._evaluate_class(e, k, cname, rs, xs_all, rand_model)
+        self.cascade[e.label] = self._cascading(e, xs_all)
+        print(f"[explainers] {e.label}: cascading randomisation done", flush=True)
+
+    def _evaluate_class(
+        self, e: Entry, k: int, cname: str, rs: list[int], xs_all: dict[int, np.ndarray], rand_model: Any
+    ) -> None:
+        args = self.args
+        x = np.stack([xs_all[r] for r in rs])
+        fill = zero_mv_fill(e.standardizer, self.data.X[rs])
+        wrapper = LogitModel(e.model, e.window, e.stride)
+        with torch.no_grad():
+            p0 = torch.sigmoid(wrapper(torch.as_tensor(x))[:, k]).numpy()
+        for r, pr in zip(rs, p0):
+            self.probs[e.label, r, k] = float(pr)
+        common = dict(fs=self.fs, window=e.window, stride=e.stride, cell_seconds=args.cell_seconds,
+                      step_fraction=args.step_fraction, seed=args.seed)  # fmt: skip
+        for method in e.methods:
+            t0 = time.perf_counter()
+            a = explain(e, e.model, x, k, method, args.seed)
+            cz = perturbation_curves(e.model, x, a, k, baseline="constant", fill=fill, **common)
+            ci = perturbation_curves(e.model, x, a, k, baseline="interpolate", fill=fill, **common)
+            if method == "random":
+                rhos = [float("nan")] * len(rs)
+            else:
+                a_rand = explain(e, rand_model, x, k, method, args.seed)
+                rhos = [rank_correlation(u, v) for u, v in zip(a, a_rand)]
+            for j, r in enumerate(rs):
+                self.per_pair.append(self._pair_row(e, method, r, cname, a[j], float(p0[j]), cz, ci, j, rhos[j]))
+                if (r, k) in self.plot_pairs:
+                    self.maps[e.label, method, r, k] = a[j]
+            self.fractions = cz.fractions.tolist()
+            print(f"[explainers] {e.label} {cname} {method}: {time.perf_counter() - t0:.1f} s", flush=True)
+
+    def _pair_row(
+        self, e: Entry, method: str, r: int, cname: str, a: np.ndarray, p: float, cz: Any, ci: Any, j: int,
+        rho: float,
+    ) -> dict[str, Any]:
+        win = EXPECTED_WINDOW.get(cname)
+        frac = cov = None
+        if win and self.masks[r] is not None:
+            frac, cov = evidence_fraction(a, self.masks[r].window(win))
+        return {
+            "model": e.label, "method": method, "ecg_id": int(self.data.ecg_ids[r]), "class": cname,
+            "probability": p,
+            "deletion_zero": float(cz.deletion_auc[j]), "insertion_zero": float(cz.insertion_auc[j]),
+            "deletion_interp": float(ci.deletion_auc[j]), "insertion_interp": float(ci.insertion_auc[j]),
+            "randomisation_rho": rho, "window": win, "loc_fraction": frac, "loc_coverage": cov,
+            "_del": cz.deletion[j].tolist(), "_ins": cz.insertion[j].tolist(),
+        }  # fmt: skip
+
+    def _cascading(self, e: Entry, xs_all: dict[int, np.ndarray]) -> dict[str, Any]:
+        """Cascading randomisation on the first pairs of a class with an expected window."""
+        args, classes = self.args, self.classes
+        casc_pairs = [pr for pr in self.pairs if classes[pr[1]] in EXPECTED_WINDOW][: args.cascade_records]
+        out: dict[str, Any] = {}
         for method in e.methods:
             if method == "random":
                 continue
@@ -516,109 +531,123 @@ def main(argv: list[str] | None = None) -> int:
                     mode="cascading",
                     seed=args.seed,
                 )
-                stages.append(
-                    {
-                        "ecg_id": int(data.ecg_ids[r]),
-                        "class": classes[k],
-                        "stages": [{"stage": s["stage"], "rho": s["rho"][0]} for s in res_c],
-                    }
+                stages.append({
+                    "ecg_id": int(self.data.ecg_ids[r]), "class": classes[k],
+                    "stages": [{"stage": s["stage"], "rho": s["rho"][0]} for s in res_c],
+                })  # fmt: skip
+            out[method] = stages
+        return out
+
+    def timing_records(self) -> list[tuple[int, int]]:
+        """The first ``--timing-records`` records with their first class."""
+        seen: dict[int, int] = {}
+        for r, k in self.pairs:
+            seen.setdefault(r, k)
+        return list(seen.items())[: self.args.timing_records]
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per model and method: means and standard errors of every metric, localisation, mean curves."""
+        summary: dict[str, dict[str, Any]] = {}
+        for e in self.entries:
+            summary[e.label] = {
+                method: self._method_summary(
+                    [q for q in self.per_pair if q["model"] == e.label and q["method"] == method]
                 )
-            cascade[e.label][method] = stages
-        print(f"[explainers] {e.label}: cascading randomisation done", flush=True)
+                for method in e.methods
+            }
+        return summary
+
+    def _method_summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        classes = self.classes
+        loc_rows = [q for q in rows if q["loc_fraction"] is not None]
+        per_class = {
+            c: {
+                "fraction": _stat([q["loc_fraction"] for q in loc_rows if q["class"] == c]),
+                "coverage": _stat([q["loc_coverage"] for q in loc_rows if q["class"] == c]),
+            }
+            for c in EXPECTED_WINDOW
+            if c in classes
+        }
+        return {
+            **{m: _stat([q[m] for q in rows]) for m in (*CURVE_METRICS, "probability")},
+            "localisation": {
+                "fraction": _stat([q["loc_fraction"] for q in loc_rows]),
+                "coverage": _stat([q["loc_coverage"] for q in loc_rows]),
+                "per_class": per_class,
+            },
+            "per_class": {
+                c: {m: _stat([q[m] for q in rows if q["class"] == c]) for m in CURVE_METRICS} for c in classes
+            },
+            "mean_curves": {
+                "fractions": self.fractions,
+                "deletion": np.mean([q["_del"] for q in rows], axis=0).tolist(),
+                "insertion": np.mean([q["_ins"] for q in rows], axis=0).tolist(),
+            },
+        }
+
+    def config(self, t_recs: list[tuple[int, int]], loadavg_start: list[float]) -> dict[str, Any]:
+        args, classes, pairs = self.args, self.classes, self.pairs
+        return {
+            "data": args.data, "task": args.task, "fs": self.fs, "split": "test (fold 10)",
+            "n_test_records": int(len(self.data.X)), "n_records": args.n_records, "n_pairs": len(pairs),
+            "pairs_per_class": {c: sum(1 for _, k in pairs if k == i) for i, c in enumerate(classes)},
+            "cell_seconds": args.cell_seconds, "step_fraction": args.step_fraction, "seed": args.seed,
+            "cascade_records": args.cascade_records, "timing_records": len(t_recs),
+            "timing_repeats": args.timing_repeats, "threads": args.threads, "loadavg_start": loadavg_start,
+            "python": platform.python_version(), "torch": torch.__version__,
+        }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = "python benchmarks/explainers.py " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    t_start = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    loadavg_start = [round(v, 2) for v in os.getloadavg()]
+    entries, fs, classes = _entries(args)
+    data = load_task(
+        args.data, args.task, fs, only_present=args.only_present, cache_dir=args.cache_dir, progress=False
+    ).split("test")
+    if list(data.classes) != classes:
+        raise SystemExit(f"error: data classes {data.classes} differ from the checkpoints' {classes}")
+    run = Run(args, entries, fs, classes, data)
+    print(
+        f"[explainers] {len(run.pairs)} pairs on {len(run.used)} fold-10 records; models: "
+        f"{', '.join(e.label for e in entries)}",
+        flush=True,
+    )
+    failed = run.delineate()
+    for e in entries:
+        run.evaluate(e)
 
     # cost, on the first timing records (their first class)
-    seen: dict[int, int] = {}
-    for r, k in pairs:
-        seen.setdefault(r, k)
-    t_recs = list(seen.items())[: args.timing_records]
+    t_recs = run.timing_records()
     xs_t = {
         e.label: np.stack([e.standardizer.transform(data.X[r : r + 1])[0] for r, _ in t_recs])
         for e in entries
     }
     timing_res = timing(entries, entries[0], xs_t, [k for _, k in t_recs], args.timing_repeats)
-
-    summary: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        summary[e.label] = {}
-        for method in e.methods:
-            rows = [q for q in per_pair if q["model"] == e.label and q["method"] == method]
-            loc_rows = [q for q in rows if q["loc_fraction"] is not None]
-            per_class = {
-                c: {
-                    "fraction": _stat([q["loc_fraction"] for q in loc_rows if q["class"] == c]),
-                    "coverage": _stat([q["loc_coverage"] for q in loc_rows if q["class"] == c]),
-                }
-                for c in EXPECTED_WINDOW
-                if c in classes
-            }
-            summary[e.label][method] = {
-                **{
-                    m: _stat([q[m] for q in rows])
-                    for m in (*CURVE_METRICS, "probability")
-                },
-                "localisation": {
-                    "fraction": _stat([q["loc_fraction"] for q in loc_rows]),
-                    "coverage": _stat([q["loc_coverage"] for q in loc_rows]),
-                    "per_class": per_class,
-                },
-                "per_class": {
-                    c: {
-                        m: _stat([q[m] for q in rows if q["class"] == c])
-                        for m in CURVE_METRICS
-                    }
-                    for c in classes
-                },
-                "mean_curves": {
-                    "fractions": fractions,
-                    "deletion": np.mean([q["_del"] for q in rows], axis=0).tolist(),
-                    "insertion": np.mean([q["_ins"] for q in rows], axis=0).tolist(),
-                },
-            }
-    for q in per_pair:
+    summary = run.summary()
+    for q in run.per_pair:
         q.pop("_del"), q.pop("_ins")
 
     res: dict[str, Any] = {
         "command": command,
-        "config": {
-            "data": args.data,
-            "task": args.task,
-            "fs": fs,
-            "split": "test (fold 10)",
-            "n_test_records": int(len(data.X)),
-            "n_records": args.n_records,
-            "n_pairs": len(pairs),
-            "pairs_per_class": {c: sum(1 for _, k in pairs if k == i) for i, c in enumerate(classes)},
-            "cell_seconds": args.cell_seconds,
-            "step_fraction": args.step_fraction,
-            "seed": args.seed,
-            "cascade_records": args.cascade_records,
-            "timing_records": len(t_recs),
-            "timing_repeats": args.timing_repeats,
-            "threads": args.threads,
-            "loadavg_start": loadavg_start,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "config": run.config(t_recs, loadavg_start),
         "models": [e.info() for e in entries],
         "imn_label": entries[0].label,
         "expected_windows": {c: w for c, w in EXPECTED_WINDOW.items() if c in classes},
-        "delineation": {"records": len(used), "failed": len(failed), "failed_ecg_ids": failed},
+        "delineation": {"records": len(run.used), "failed": len(failed), "failed_ecg_ids": failed},
         "summary": summary,
         "timing": timing_res,
-        "cascading_randomisation": cascade,
-        "per_pair": per_pair,
-        "notes": [
-            "Grad-CAM of a 1-D encoder is one time profile broadcast to all 12 leads (the layer has no lead axis), "
-            "so it cannot localise by lead; its ties across leads are broken at random in the cell ranking.",
-            "Saliency is unsigned (|gradient|): all of it counts as 'positive' evidence in the ranking and the "
-            "localisation share. Grad-CAM is ReLU'd (non-negative) by definition.",
-            "Deletion/insertion AUCs compare explanations of the same model; across models they also reflect each "
-            "model's probabilities and its reaction to flat-line (out-of-distribution) cells.",
-            "Wave windows come from NeuroKit2's DWT delineation of lead II upsampled to 500 Hz; its QRS "
-            "onset/offset are generous (QRS masks cover ~20% of a record), so 'chance' is the window's coverage.",
-        ],
+        "cascading_randomisation": run.cascade,
+        "per_pair": run.per_pair,
+        "notes": NOTES,
     }
-    res["figures"] = make_figures(out, entries, maps, data.X, data.ecg_ids, fs, classes, plot_pairs, probs)
+    res["figures"] = make_figures(out, entries, run.maps, data.X, data.ecg_ids, fs, classes, run.plot_pairs, run.probs)
     res["figures"].insert(0, curves_figure(out, res))
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     res["seconds"] = time.perf_counter() - t_start

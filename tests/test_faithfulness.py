@@ -21,7 +21,7 @@ from ecgimn.explain import (
     rank_correlation,
     zero_mv_fill,
 )
-from ecgimn.explain.faithfulness import _fill_removed
+from ecgimn.explain.perturb import fill_removed
 from ecgimn.models import ModelOutput, create_model
 
 FS, L = 100, 100
@@ -86,17 +86,17 @@ def test_curves_use_the_window_policy_and_the_interpolation_baseline() -> None:
         perturbation_curves(model, x, a, 0, fs=FS, baseline="blur")
 
 
-def test_fill_removed() -> None:
+def testfill_removed() -> None:
     x = np.tile(np.arange(10, dtype=np.float32), (2, 1))
     x[1] = 5.0
     removed = np.zeros_like(x, dtype=bool)
     removed[0, 3:7] = True
     removed[1] = True
     fill = np.full_like(x, -1.0)
-    out = _fill_removed(x * np.where(removed, 9, 1), removed, "interpolate", fill)
+    out = fill_removed(x * np.where(removed, 9, 1), removed, "interpolate", fill)
     np.testing.assert_allclose(out[0], np.arange(10))  # a straight line across the removed run
     np.testing.assert_allclose(out[1], -1.0)  # nothing kept in the lead: falls back to fill
-    np.testing.assert_allclose(_fill_removed(x, removed, "constant", fill)[0, 3:7], -1.0)
+    np.testing.assert_allclose(fill_removed(x, removed, "constant", fill)[0, 3:7], -1.0)
 
 
 def test_rank_cells_uses_positive_mass_only() -> None:

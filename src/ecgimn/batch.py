@@ -25,14 +25,15 @@ import numpy as np
 from ecgimn import __version__
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, EcgImnError
+from ecgimn.explain.defaults import WINDOW_S
 
 if TYPE_CHECKING:
     from ecgimn.inference.predictor import Predictor
 
 #: records longer than this (seconds) are explained window by window (bounded memory), not in a batch
 LONG_RECORD_SECONDS = 120.0
-#: evidence segment for the "top evidence" columns
-SEGMENT_SECONDS = 0.5
+#: evidence segment for the "top evidence" columns (the evidence window every front end uses)
+SEGMENT_SECONDS = WINDOW_S
 
 
 @dataclass

@@ -1,15 +1,16 @@
-"""Interactive explanation web app (``ecgimn app``) and the what-if experiment behind it.
+"""Interactive explanation web app (``ecgimn app``); the what-if behind it is :mod:`ecgimn.explain.whatif`.
 
-``create_app`` needs the ``app`` extra (fastapi, uvicorn, python-multipart); :mod:`ecgimn.app.whatif` does not.
+``create_app`` needs the ``app`` extra (fastapi, uvicorn, python-multipart). Modules: :mod:`.security` (host,
+origin, token, size limit, audit log), :mod:`.uploads` (streaming multipart parser, upload vetting),
+:mod:`.sessions` (per-session stores, bounded work lanes), :mod:`.service` (the work behind the endpoints),
+:mod:`.routes` (the FastAPI endpoints), :mod:`.server` (``create_app``, logging set-up).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ecgimn.app.whatif import WhatIfResult, remove_leads, remove_segments, what_if
-
-__all__ = ["WhatIfResult", "create_app", "remove_leads", "remove_segments", "what_if"]
+__all__ = ["create_app"]
 
 
 def __getattr__(name: str) -> Any:

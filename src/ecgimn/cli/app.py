@@ -8,40 +8,35 @@ import math
 import os
 import socket
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from ecgimn.errors import ConfigError
 
 TOKEN_ENV = "ECGIMN_APP_TOKEN"
 
 
-def _positive_mb(text: str) -> float:
+def _parsed(text: str, cast: Callable[[str], float], ok: Callable[[float], bool], what: str) -> Any:
+    """``cast(text)`` when it parses and ``ok`` accepts it, else an argparse error saying what was expected."""
     try:
-        value = float(text)
+        value = cast(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0 or value > 4096:
-        raise argparse.ArgumentTypeError(f"must be a number of MB between 0 and 4096, got {text!r}")
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
     return value
+
+
+def _positive_mb(text: str) -> float:
+    return float(_parsed(text, float, lambda v: math.isfinite(v) and 0 < v <= 4096, "a number of MB between 0 and 4096"))
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port between 1 and 65535, got {text!r}")
-    return value
+    return int(_parsed(text, int, lambda v: 1 <= v <= 65535, "a TCP port between 1 and 65535"))
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
+    return float(_parsed(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number of seconds"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecgimn.errors import CheckpointError, ConfigError, EcgImnError, InputError
+from ecgimn.explain.defaults import STRIDE_S, TOP_K, WINDOW_S
 from ecgimn.io.formats import SCAN_SUFFIXES, SUPPORTED
 
 if TYPE_CHECKING:
@@ -99,11 +100,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="picture format (repeatable; default png)",
     )
     p.add_argument("--layout", default="3x4", choices=LAYOUTS, help="ECG paper layout (default 3x4)")
-    p.add_argument("--window", type=float, default=0.5, help="evidence window in seconds (default 0.5)")
+    p.add_argument("--window", type=float, default=WINDOW_S, help=f"evidence window in seconds (default {WINDOW_S:g})")
     p.add_argument(
-        "--stride", type=float, default=0.25, help="evidence window stride in seconds (default 0.25)"
+        "--stride", type=float, default=STRIDE_S, help=f"evidence window stride in seconds (default {STRIDE_S:g})"
     )
-    p.add_argument("--top-k", type=int, default=3, help="strongest windows listed per class (default 3)")
+    p.add_argument("--top-k", type=int, default=TOP_K, help=f"strongest windows listed per class (default {TOP_K})")
     _reader_arguments(p)
     p.add_argument("--recursive", action="store_true", help="also look in sub-folders of folder inputs")
     p.add_argument("--json", action="store_true", help="print the report(s) as JSON instead of a summary")
@@ -241,9 +242,9 @@ class Options:
     classes: list[str] | None = None
     formats: tuple[str, ...] = ("png",)
     layout: str = "3x4"
-    window_s: float = 0.5
-    stride_s: float = 0.25
-    top_k: int = 3
+    window_s: float = WINDOW_S
+    stride_s: float = STRIDE_S
+    top_k: int = TOP_K
     heatmap: bool = True
     overwrite: bool = False
     fs: float | None = None
@@ -356,9 +357,7 @@ def explain_file(
     figures = render(
         result, opts.out, formats=opts.formats, layout=opts.layout, heatmap=opts.heatmap, stem=stem
     )
-    report = result.report()
-    report["model"].update(window_s=predictor.min_seconds, stride_s=predictor.stride / predictor.fs)
-    report["figures"] = [f.name for f in figures]
+    report = result.report(figures=figures)
     report_path.write_text(json.dumps(report, indent=2, allow_nan=False), encoding="utf-8")
     return FileResult(src, stem, report, [report_path, *figures])
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, InputError
+from ecgimn.explain.defaults import STRIDE_S, TOP_K, WINDOW_S
 from ecgimn.models.windowed import window_bounds
 
 Head = Literal["sigmoid", "softmax"]
@@ -114,8 +115,8 @@ class ClassEvidence:
     top_negative: list[Segment]
     top_positive_by_lead: dict[str, list[Segment]] = field(default_factory=dict)
     top_negative_by_lead: dict[str, list[Segment]] = field(default_factory=dict)
-    window_s: float = 0.5
-    stride_s: float = 0.25
+    window_s: float = WINDOW_S
+    stride_s: float = STRIDE_S
     lead_names: tuple[str, ...] = LEADS
 
     @property
@@ -158,8 +159,8 @@ def _n_samples(seconds: float, fs: float, what: str) -> int:
 def segment_evidence(
     attribution: np.ndarray,
     fs: float,
-    window_s: float = 0.5,
-    stride_s: float = 0.25,
+    window_s: float = WINDOW_S,
+    stride_s: float = STRIDE_S,
     *,
     lead_names: Sequence[str] | None = None,
 ) -> SegmentSet:
@@ -222,9 +223,9 @@ def explain_class(
     fs: float,
     class_name: str,
     probability: float | None = None,
-    window_s: float = 0.5,
-    stride_s: float = 0.25,
-    top_k: int = 3,
+    window_s: float = WINDOW_S,
+    stride_s: float = STRIDE_S,
+    top_k: int = TOP_K,
     *,
     lead_names: Sequence[str] | None = None,
     rtol: float = 1e-4,

@@ -14,7 +14,8 @@ these models need the window policy and a per-record baseline; the definitions b
   Baselines: ``"constant"`` replaces removed samples by ``fill`` (pass the standardised value of 0 mV,
   :func:`zero_mv_fill`, for a flat 0 mV line; the default 0.0 is the standardised mean); ``"interpolate"``
   draws a straight line across each removed run of samples within its lead (from the last kept sample before to
-  the first kept sample after; a lead with nothing kept falls back to ``fill``).
+  the first kept sample after; a lead with nothing kept falls back to ``fill``), the rule the what-if shares
+  (:func:`ecgimn.explain.perturb.fill_removed`).
   Nothing is zeroed inside the model: for an IMN, zeroing W would be tautological, so the input is perturbed and
   W(x) is regenerated like any black box's activations.
 * **Model-randomisation sanity check** (Adebayo et al. 2018, "Sanity Checks for Saliency Maps", NeurIPS):
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 
 from ecgimn.errors import ConfigError, InputError
+from ecgimn.explain.perturb import fill_removed
 from ecgimn.inference.predict import forward_windows
 from ecgimn.models.windowed import window_bounds
 
@@ -59,24 +61,6 @@ def rank_cells(attribution: np.ndarray, starts: np.ndarray, seed: int = 0) -> np
     score = np.add.reduceat(a, starts, axis=-1).ravel()
     perm = np.random.default_rng(seed).permutation(score.size)
     return perm[np.argsort(-score[perm], kind="stable")]
-
-
-def _fill_removed(x: np.ndarray, removed: np.ndarray, baseline: Baseline, fill: np.ndarray) -> np.ndarray:
-    """``x`` (12, L) with ``removed`` samples (12, L bool) replaced by the baseline."""
-    out = x.copy()
-    if baseline == "constant":
-        out[removed] = fill[removed]
-        return out
-    t = np.arange(x.shape[-1])
-    for lead in range(x.shape[0]):
-        r = removed[lead]
-        if not r.any():
-            continue
-        if r.all():
-            out[lead] = fill[lead]
-        else:
-            out[lead, r] = np.interp(t[r], t[~r], x[lead, ~r])
-    return out
 
 
 @dataclass
@@ -169,8 +153,8 @@ def perturbation_curves(
         rank = np.empty(n_cells, dtype=np.int64)
         rank[rank_cells(a[i], starts, seed)] = np.arange(n_cells)
         rank_map = rank.reshape(x.shape[1], len(starts))[:, sample_cell]  # (12, L) rank of each sample's cell
-        batch = [_fill_removed(x[i], rank_map < k, baseline, fills[i]) for k in ks]  # deletion
-        batch += [_fill_removed(x[i], rank_map >= k, baseline, fills[i]) for k in ks]  # insertion
+        batch = [fill_removed(x[i], rank_map < k, baseline, fills[i]) for k in ks]  # deletion
+        batch += [fill_removed(x[i], rank_map >= k, baseline, fills[i]) for k in ks]  # insertion
         p = _probabilities(model, np.stack(batch), int(targets[i]), window, stride, batch_size)
         deletion.append(p[: len(ks)])
         insertion.append(p[len(ks) :])

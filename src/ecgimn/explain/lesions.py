@@ -44,12 +44,13 @@ class Lesion:
     shape: str = "horizontal"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"unknown lesion kind {self.kind!r}; valid: {', '.join(KINDS)}")
-        if self.group not in LEAD_GROUPS:
-            raise ConfigError(f"unknown lead group {self.group!r}; valid: {', '.join(LEAD_GROUPS)}")
-        if self.shape not in ("horizontal", "sloped"):
-            raise ConfigError(f"unknown ST shape {self.shape!r}; use 'horizontal' or 'sloped'")
+        for value, valid, message in (
+            (self.kind, KINDS, f"unknown lesion kind {self.kind!r}; valid: {', '.join(KINDS)}"),
+            (self.group, LEAD_GROUPS, f"unknown lead group {self.group!r}; valid: {', '.join(LEAD_GROUPS)}"),
+            (self.shape, ("horizontal", "sloped"), f"unknown ST shape {self.shape!r}; use 'horizontal' or 'sloped'"),
+        ):
+            if value not in valid:
+                raise ConfigError(message)
 
     @property
     def name(self) -> str:

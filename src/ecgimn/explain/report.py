@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 
 from ecgimn import __version__
 from ecgimn.errors import InputError
+from ecgimn.explain.defaults import STRIDE_S, TOP_K, WINDOW_S
 from ecgimn.explain.evidence import ClassEvidence, explain_record, to_report
 from ecgimn.explain.waves import WaveDecomposition, waves_report
 from ecgimn.inference.protocol import ExplainingPredictor
@@ -31,12 +33,15 @@ class RecordExplanation:
     model_name: str
     model_source: str
     input_check: InputCheck | None = None
+    provenance: dict[str, Any] | None = None  # ecgimn.provenance.provenance(): time, version, model / input SHA-256
+    #: the model's input window and its stride in seconds (when the predictor has them)
+    model_window_s: float | None = None
+    model_stride_s: float | None = None
 
     @property
     def waves(self) -> list[WaveDecomposition]:
         """Lead x wave split of every explained class (exact; delineated once per record)."""
         return [self.explanation.waves(ev.class_name) for ev in self.evidence]
-    provenance: dict[str, Any] | None = None  # ecgimn.provenance.provenance(): time, version, model / input SHA-256
 
     @property
     def synthetic(self) -> bool:
@@ -51,16 +56,19 @@ class RecordExplanation:
         check = f"input: {self.input_check.summary()} | " if self.input_check is not None else ""
         return f"{check}{label}{self.recording.record_id} | predicted: {', '.join(predicted) or 'none ≥ 0.5'}"
 
-    def report(self) -> dict[str, Any]:
-        """JSON-ready: probabilities, lead shares, top segments (seconds), lead x wave tables, model, input checks."""
+    def report(self, figures: Sequence[str | Path] | None = None) -> dict[str, Any]:
+        """JSON-ready: probabilities, lead shares, top segments (seconds), lead x wave tables, model, input checks.
+
+        ``figures``: the pictures written for it (:func:`render`), listed by file name under ``"figures"``.
+        """
         ex = self.explanation
         rec = self.recording
-        return {
+        out = {
             "record_id": rec.record_id,
             "source": rec.source,
             "acquisition": dict(rec.metadata),  # format, device, date/time, filters from the file (no patient data)
             "synthetic": self.synthetic,
-            "model": {"name": self.model_name, "source": self.model_source, "ecgimn_version": __version__},
+            "model": self._model(),
             "input_check": self.input_check.to_dict() if self.input_check is not None else None,
             "probabilities": {c: float(p) for c, p in zip(ex.class_names, ex.probabilities[0])},
             "predicted": [c for c, p in zip(ex.class_names, ex.probabilities[0]) if p >= 0.5],
@@ -74,6 +82,15 @@ class RecordExplanation:
             "units": "evidence in logit units: sum over leads and time of W * x_std plus bias equals the logit",
             "provenance": self.provenance,
         }
+        if figures is not None:
+            out["figures"] = [Path(f).name for f in figures]
+        return out
+
+    def _model(self) -> dict[str, Any]:
+        model: dict[str, Any] = {"name": self.model_name, "source": self.model_source, "ecgimn_version": __version__}
+        if self.model_window_s is not None:
+            model.update(window_s=self.model_window_s, stride_s=self.model_stride_s)
+        return model
 
 
 def explain_recording(
@@ -81,11 +98,13 @@ def explain_recording(
     recording: Recording,
     *,
     classes: list[str] | str | None = None,
-    window_s: float = 0.5,
-    stride_s: float = 0.25,
-    top_k: int = 3,
+    window_s: float = WINDOW_S,
+    stride_s: float = STRIDE_S,
+    top_k: int = TOP_K,
     allow_implausible: bool = False,
     input_sha256: str | None = None,
+    explanation: Any = None,
+    model_source: str | None = None,
 ) -> RecordExplanation:
     """Run the model on one recording and aggregate the exact attribution of the requested classes.
 
@@ -93,27 +112,18 @@ def explain_recording(
     never the ground-truth label. The input check (:mod:`ecgimn.io.quality`) runs first: a refused recording
     raises :class:`InputError` unless ``allow_implausible``; its result is ``.input_check`` and the report's
     ``"input_check"``. ``input_sha256``: digest of the input file(s) for the provenance (default: of the signal
-    array, float32 mV).
+    array, float32 mV). ``explanation``: the model output for ``recording.signal`` already computed by
+    ``predictor.explain`` (the model is then not run again; the evidence options do not change it).
+    ``model_source``: how the report names the model's file (default ``predictor.source``; a server gives
+    the file name only).
     """
-    from ecgimn.provenance import provenance, sha256_bytes
-
     if isinstance(classes, str):
         classes = [classes]
-    length_error = getattr(predictor, "length_error", None)  # a Predictor; proxies leave it to explain()
-    short = length_error and length_error(recording.duration, recording.source or recording.record_id)
-    if short:
-        raise InputError(short)
+    _check_length(predictor, recording)
     check = assess_recording(recording, allow_implausible=allow_implausible)
     if check.status == "refused":
         raise InputError(f"{recording.source or recording.record_id}: {check.error_message()}")
-    try:
-        own_check = "check" in inspect.signature(predictor.explain).parameters
-    except (TypeError, ValueError):
-        own_check = False
-    if own_check:  # checked here already, with what the reader found
-        ex = predictor.explain(recording.signal, fs=recording.fs, check=False)
-    else:
-        ex = predictor.explain(recording.signal, fs=recording.fs)
+    ex = _model_output(predictor, recording) if explanation is None else explanation
     if hasattr(ex, "input_check"):
         ex.input_check = [check]
     if classes:
@@ -122,12 +132,39 @@ def explain_recording(
         ex.attribution[0], ex.bias[0], ex.logits[0], ex.probabilities[0], ex.class_names, ex.fs, classes,
         window_s=window_s, stride_s=stride_s, top_k=top_k,
     )
-    if input_sha256 is None:
-        prov = provenance(predictor, sha256_bytes(np.ascontiguousarray(recording.signal, np.float32).tobytes()),
-                          input_kind="signal (float32 mV, leads in LEADS order)")  # fmt: skip
-    else:
-        prov = provenance(predictor, input_sha256)
-    return RecordExplanation(recording, ex, evidence, predictor.name, predictor.source, check, provenance=prov)
+    window, stride, fs = (getattr(predictor, a, None) for a in ("window", "stride", "fs"))
+    return RecordExplanation(
+        recording, ex, evidence, predictor.name, predictor.source if model_source is None else model_source,
+        check, provenance=_provenance(predictor, recording, input_sha256),
+        model_window_s=None if window is None or not fs else window / fs,
+        model_stride_s=None if stride is None or not fs else stride / fs,
+    )  # fmt: skip
+
+
+def _check_length(predictor: Any, recording: Recording) -> None:
+    length_error = getattr(predictor, "length_error", None)  # a Predictor; proxies leave it to explain()
+    short = length_error and length_error(recording.duration, recording.source or recording.record_id)
+    if short:
+        raise InputError(short)
+
+
+def _model_output(predictor: Any, recording: Recording) -> Any:
+    try:
+        own_check = "check" in inspect.signature(predictor.explain).parameters
+    except (TypeError, ValueError):
+        own_check = False
+    if own_check:  # checked by explain_recording already, with what the reader found
+        return predictor.explain(recording.signal, fs=recording.fs, check=False)
+    return predictor.explain(recording.signal, fs=recording.fs)
+
+
+def _provenance(predictor: Any, recording: Recording, input_sha256: str | None) -> dict[str, Any]:
+    from ecgimn.provenance import provenance, sha256_bytes
+
+    if input_sha256 is not None:
+        return provenance(predictor, input_sha256)
+    digest = sha256_bytes(np.ascontiguousarray(recording.signal, np.float32).tobytes())
+    return provenance(predictor, digest, input_kind="signal (float32 mV, leads in LEADS order)")
 
 
 def _mathtext_safe(text: str) -> str:

@@ -77,11 +77,16 @@ class Budget:
 DEFAULT_BUDGET = Budget()
 
 
-def _positive(value: Any, name: str) -> float:
+def _number(value: Any, message: str) -> float:
+    """``float(value)``, else :class:`InputError` with ``message``."""
     try:
-        v = float(value)
+        return float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive number, got {value!r}") from None
+        raise InputError(message) from None
+
+
+def _positive(value: Any, name: str) -> float:
+    v = _number(value, f"{name} must be a positive number, got {value!r}")
     if not math.isfinite(v) or v <= 0:
         raise InputError(f"{name} must be a positive finite number, got {value!r}")
     return v
@@ -98,10 +103,7 @@ def check_fs(fs: Any, src: str | None = None, budget: Budget = DEFAULT_BUDGET) -
         raise InputError(f"{_where(src)}sampling rate missing; pass fs=<Hz> (e.g. fs=500)")
     if isinstance(fs, bool):
         raise InputError(f"{_where(src)}fs must be a number of Hz, got {fs!r}")
-    try:
-        rate = float(fs)
-    except (TypeError, ValueError):
-        raise InputError(f"{_where(src)}fs must be a number of Hz, got {fs!r}") from None
+    rate = _number(fs, f"{_where(src)}fs must be a number of Hz, got {fs!r}")
     if not math.isfinite(rate) or rate <= 0:
         raise InputError(f"{_where(src)}fs must be a positive, finite number of Hz, got {fs!r}")
     if not budget.fs_min <= rate <= budget.fs_max:

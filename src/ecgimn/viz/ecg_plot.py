@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,14 +209,68 @@ def plot_ecg_evidence(
     n = sig.shape[1]
     t_end = n / fs
     panels = _panels(layout, n)
-    n_rows = max(p[3] for p in panels) + 1
     shares = att.sum(axis=1) if lead_shares is None else np.asarray(lead_shares, dtype=np.float64)
     shown = _smooth(att, int(round(smooth_s * fs)))
     norm = symmetric_norm(shown, vmax)
     over_cmap = evidence_cmap(cmap)
-    pos_col, neg_col = sign_colours(cmap)
+    colours = sign_colours(cmap)
+    pieces, rows = _rows(sig, panels, layout, row_mv)
 
-    # rows: centre each piece on its median, then size rows to the largest excursion (0.5 mV steps)
+    # figure layout in mm
+    grid_w = (t_end + _PAD_S) * PAPER_SPEED_MM_S
+    grid_h = rows.y_top * GAIN_MM_MV
+    left, gap, bar_w, right = 6.0, 14.0, 42.0, 6.0
+    table_w = 78.0 if waves is not None else 0.0
+    right += table_w + (12.0 if waves is not None else 0.0)
+    bottom, top = (26.0 if waves is None else 36.0), (14.0 if title else 6.0)
+    size = (left + grid_w + gap + bar_w + right, bottom + grid_h + top)
+    fig = Figure(figsize=(size[0] / MM_PER_INCH, size[1] / MM_PER_INCH), dpi=100)
+    ax = _mm_axes(fig, size, left, bottom, grid_w, grid_h, label="ecg")
+    ax.set_xlim(-_PAD_S, t_end)
+    ax.set_ylim(0.0, rows.y_top)
+    ax.set_axis_off()
+    _draw_grid(ax, t_end, rows.y_top)
+    _draw_traces(ax, panels, pieces, shown, fs, rows, over_cmap, norm)
+    if waves is not None:
+        _draw_wave_strips(ax, att, waves.beats.labels, panels, rows.bottom, rows.height, fs, cmap)
+    _draw_boxes(ax, top_segments or (), panels, fs, rows, colours)
+    bx = _mm_axes(fig, size, left + grid_w + gap, bottom, bar_w, grid_h, label="lead_shares")
+    _draw_share_bars(bx, layout, shares, rows, colours, evidence_label)
+    cax = _mm_axes(fig, size, left + 2.0, bottom - 13.0, 70.0, 3.0, label="colorbar")
+    _draw_colour_bar(fig, cax, norm, over_cmap, shown, evidence_label, colours)
+
+    cap = _caption(shares, bias, logit, fs, smooth_s, top_segments, panels)
+    if waves is not None:
+        _draw_wave_table(fig, size, left + grid_w + gap + bar_w + 12.0, bottom, table_w, grid_h, waves, cmap)
+        cap += "\nstrip under each trace: each wave of each beat as one block (its summed evidence)"
+        cap += "; table: evidence per lead x wave, cells + bias = logit"
+        hidden = _strongest_hidden(att, waves.beats.labels, panels, fs)
+        if hidden:
+            cap += "\n" + hidden
+    fig.text((left + 80.0) / size[0], (bottom - 8.0) / size[1], cap, fontsize=7.5, va="top", ha="left", linespacing=1.6)
+    if title:
+        fig.text(
+            left / size[0], 1 - 4.0 / size[1], title, fontsize=11, fontweight="bold", va="top", ha="left"
+        )
+    return fig
+
+
+Panels = Sequence[tuple[int, int, int, int]]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Vertical layout of the ECG grid in mV: row height, top, each row's bottom and trace baseline."""
+
+    height: float
+    y_top: float
+    bottom: list[float]
+    baseline: list[float]
+
+
+def _rows(sig: np.ndarray, panels: Panels, layout: str, row_mv: float | None) -> tuple[list[np.ndarray], _Rows]:
+    """Each panel's piece centred on its median, and rows sized to the largest excursion (0.5 mV steps)."""
+    n_rows = max(p[3] for p in panels) + 1
     pieces = [sig[lead, i0:i1] - np.nanmedian(sig[lead, i0:i1]) for lead, i0, i1, _ in panels]
     above = np.zeros(n_rows)
     below = np.zeros(n_rows)
@@ -233,92 +288,67 @@ def plot_ecg_evidence(
         span = above[r] + below[r]
         frac = (below[r] + (row_mv - span) / 2) / row_mv if span < row_mv else below[r] / max(span, 1e-9)
         baseline.append(row_bottom[r] + row_mv * float(np.clip(frac, 0.3, 0.7)))
+    return pieces, _Rows(row_mv, y_top, row_bottom, baseline)
 
-    # figure layout in mm
-    grid_w = (t_end + _PAD_S) * PAPER_SPEED_MM_S
-    grid_h = y_top * GAIN_MM_MV
-    left, gap, bar_w, right = 6.0, 14.0, 42.0, 6.0
-    table_w = 78.0 if waves is not None else 0.0
-    right += table_w + (12.0 if waves is not None else 0.0)
-    bottom, top = (26.0 if waves is None else 36.0), (14.0 if title else 6.0)
-    size = (left + grid_w + gap + bar_w + right, bottom + grid_h + top)
-    fig = Figure(figsize=(size[0] / MM_PER_INCH, size[1] / MM_PER_INCH), dpi=100)
-    ax = _mm_axes(fig, size, left, bottom, grid_w, grid_h, label="ecg")
-    ax.set_xlim(-_PAD_S, t_end)
-    ax.set_ylim(0.0, y_top)
-    ax.set_axis_off()
-    _draw_grid(ax, t_end, y_top)
 
+def _draw_traces(
+    ax: Any, panels: Panels, pieces: list[np.ndarray], shown: np.ndarray, fs: float, rows: _Rows, over_cmap: Any,
+    norm: Any,
+) -> None:
+    """Each panel's evidence overlay, trace and lead name; lead change markers and the calibration pulses."""
+    row_mv, row_bottom, baseline = rows.height, rows.bottom, rows.baseline
     for (lead, i0, i1, r), y in zip(panels, pieces):
         t = np.arange(i0, i1) / fs
         ax.imshow(
             shown[lead, i0:i1][None, :],
             extent=(t[0] - 0.5 / fs, t[-1] + 0.5 / fs, row_bottom[r], row_bottom[r] + row_mv),
-            cmap=over_cmap,
-            norm=norm,
-            aspect="auto",
-            interpolation="nearest",
-            origin="lower",
-            zorder=1,
-        )
+            cmap=over_cmap, norm=norm, aspect="auto", interpolation="nearest", origin="lower", zorder=1,
+        )  # fmt: skip
         ax.plot(t, baseline[r] + y, color=TRACE_COLOUR, lw=0.75, zorder=3, solid_joinstyle="round")
         ax.text(
-            t[0] + 0.06,
-            row_bottom[r] + row_mv - 0.12,
-            LEADS[lead],
-            fontsize=8,
-            fontweight="bold",
-            va="top",
-            ha="left",
-            zorder=5,
-            color=TRACE_COLOUR,
+            t[0] + 0.06, row_bottom[r] + row_mv - 0.12, LEADS[lead], fontsize=8, fontweight="bold", va="top",
+            ha="left", zorder=5, color=TRACE_COLOUR,
             bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
-        )
+        )  # fmt: skip
         if i0 > 0:  # lead change marker, as on printouts
             ax.plot(
                 [t[0], t[0]], [baseline[r] - 0.25, baseline[r] + 0.25], color=TRACE_COLOUR, lw=0.9, zorder=3
             )
     for b in baseline:  # 1 mV, 0.2 s calibration pulse at the start of each row
-        ax.plot(
-            [-0.36, -0.3, -0.3, -0.1, -0.1, -0.04],
-            [b, b, b + 1, b + 1, b, b],
-            color=TRACE_COLOUR,
-            lw=0.9,
-            zorder=3,
-        )
+        ax.plot([-0.36, -0.3, -0.3, -0.1, -0.1, -0.04], [b, b, b + 1, b + 1, b, b], color=TRACE_COLOUR, lw=0.9,
+                zorder=3)  # fmt: skip
 
-    if waves is not None:
-        _draw_wave_strips(ax, att, waves.beats.labels, panels, row_bottom, row_mv, fs, cmap)
 
-    # boxed top segments
-    for seg, label in zip(top_segments or (), _ranks(top_segments or ())):
+def _draw_boxes(
+    ax: Any, top_segments: Sequence[Any], panels: Panels, fs: float, rows: _Rows, colours: tuple[Any, Any]
+) -> None:
+    """A box around each top segment wherever its lead is shown, labelled with its signed rank."""
+    pos_col, neg_col = colours
+    row_mv = rows.height
+    for seg, label in zip(top_segments, _ranks(top_segments)):
         lead, s0, s1, ev, _ = _segment_fields(seg)
         colour = pos_col if ev >= 0 else neg_col
         for p_lead, i0, i1, r in panels:
             x0, x1 = max(s0, i0 / fs), min(s1, i1 / fs)
             if p_lead != lead or x1 <= x0:
                 continue
-            y0 = row_bottom[r] + 0.06
+            y0 = rows.bottom[r] + 0.06
             ax.add_patch(Rectangle((x0, y0), x1 - x0, row_mv - 0.12, fill=False, ec=colour, lw=1.4, zorder=4))
             ax.text(
-                x1,
-                y0 + row_mv - 0.12,
-                label,
-                fontsize=7,
-                fontweight="bold",
-                color="white",
-                ha="right",
-                va="top",
-                zorder=6,
-                bbox={"boxstyle": "square,pad=0.15", "fc": colour, "ec": "none"},
-            )
+                x1, y0 + row_mv - 0.12, label, fontsize=7, fontweight="bold", color="white", ha="right", va="top",
+                zorder=6, bbox={"boxstyle": "square,pad=0.15", "fc": colour, "ec": "none"},
+            )  # fmt: skip
 
-    # per-lead share bars (12x1: aligned with the rows)
-    bx = _mm_axes(fig, size, left + grid_w + gap, bottom, bar_w, grid_h, label="lead_shares")
+
+def _draw_share_bars(
+    bx: Any, layout: str, shares: np.ndarray, rows: _Rows, colours: tuple[Any, Any], evidence_label: str
+) -> None:
+    """Per-lead share bars (12x1: aligned with the rows)."""
+    pos_col, neg_col = colours
     if layout == "12x1":
-        ys = np.array([row_bottom[i] + row_mv / 2 for i in range(len(LEADS))])
-        bx.set_ylim(0.0, y_top)
-        height = 0.55 * row_mv
+        ys = np.array([rows.bottom[i] + rows.height / 2 for i in range(len(LEADS))])
+        bx.set_ylim(0.0, rows.y_top)
+        height = 0.55 * rows.height
     else:
         ys = np.arange(len(LEADS))[::-1].astype(float)
         bx.set_ylim(-0.7, len(LEADS) - 0.3)
@@ -336,8 +366,13 @@ def plot_ecg_evidence(
     bx.grid(axis="x", color="0.88", lw=0.5)
     bx.set_axisbelow(True)
 
-    # colour bar + caption under the grid
-    cax = _mm_axes(fig, size, left + 2.0, bottom - 13.0, 70.0, 3.0, label="colorbar")
+
+def _draw_colour_bar(
+    fig: Figure, cax: Any, norm: Any, over_cmap: Any, shown: np.ndarray, evidence_label: str,
+    colours: tuple[Any, Any],
+) -> None:
+    """The colour bar under the grid, with "against" / "for" at its ends."""
+    pos_col, neg_col = colours
     extend = "both" if np.nanmax(np.abs(shown)) > norm.vmax * 1.0001 else "neither"
     cb = fig.colorbar(
         ScalarMappable(norm=norm, cmap=over_cmap), cax=cax, orientation="horizontal", extend=extend
@@ -349,54 +384,43 @@ def plot_ecg_evidence(
         (0.0, "\u25c0 against", neg_col, "left"),
         (1.0, "for \u25b6", pos_col, "right"),
     ):
-        cax.text(
-            x,
-            1.6,
-            text,
-            transform=cax.transAxes,
-            fontsize=7,
-            color=colour,
-            ha=ha,
-            va="bottom",
-            fontweight="bold",
-        )
+        cax.text(x, 1.6, text, transform=cax.transAxes, fontsize=7, color=colour, ha=ha, va="bottom",
+                 fontweight="bold")  # fmt: skip
+
+
+def _caption(
+    shares: np.ndarray, bias: float | None, logit: float | None, fs: float, smooth_s: float,
+    top_segments: Sequence[Any] | None, panels: Panels,
+) -> str:
+    """The caption under the grid: the logit sum, paper scale, and the strongest windows listed."""
     total = float(shares.sum())
     if bias is not None:
         z = total + float(bias) if logit is None else float(logit)
         cap = f"\u03a3 lead shares {_fmt(total)}  + bias {_fmt(float(bias))}  = logit {_fmt(z)}"
     else:
-        cap = f"\u03a3 lead shares {_fmt(total)}" + (
-            "" if logit is None else f"  (logit {_fmt(float(logit))})"
-        )
+        cap = f"\u03a3 lead shares {_fmt(total)}" + ("" if logit is None else f"  (logit {_fmt(float(logit))})")
     cap += f"      25 mm/s, 10 mm/mV, calibration 1 mV      fs = {fs:g} Hz"
     if smooth_s > 0:
         cap += f"      overlay smoothed over {smooth_s:g} s (display only)"
     if top_segments:
-        items = []
-        for f, rank in zip(map(_segment_fields, top_segments), _ranks(top_segments)):
-            hidden = not any(p[0] == f[0] and p[1] / fs < f[2] and f[1] < p[2] / fs for p in panels)
-            items.append(
-                f"{rank} {LEADS[f[0]]} {f[1]:.2f}\u2013{f[2]:.2f} s ({_fmt(f[3], 2)}){'*' if hidden else ''}"
-            )
-        for sign, name in (("+", "for"), (MINUS, "against")):
-            chosen = [i for i in items if i.startswith(sign)]
-            if chosen:
-                cap += f"\nstrongest windows {name}: " + "    ".join(chosen)
-        if any(i.endswith("*") for i in items):
-            cap += "\n* outside the time window this layout shows for that lead (see the 12x1 layout)"
-    if waves is not None:
-        _draw_wave_table(fig, size, left + grid_w + gap + bar_w + 12.0, bottom, table_w, grid_h, waves, cmap)
-        cap += "\nstrip under each trace: each wave of each beat as one block (its summed evidence)"
-        cap += "; table: evidence per lead x wave, cells + bias = logit"
-        hidden = _strongest_hidden(att, waves.beats.labels, panels, fs)
-        if hidden:
-            cap += "\n" + hidden
-    fig.text((left + 80.0) / size[0], (bottom - 8.0) / size[1], cap, fontsize=7.5, va="top", ha="left", linespacing=1.6)
-    if title:
-        fig.text(
-            left / size[0], 1 - 4.0 / size[1], title, fontsize=11, fontweight="bold", va="top", ha="left"
-        )
-    return fig
+        cap += _segments_caption(top_segments, panels, fs)
+    return cap
+
+
+def _segments_caption(top_segments: Sequence[Any], panels: Panels, fs: float) -> str:
+    """"strongest windows for / against" lines; ``*`` marks a window outside the time its lead is shown."""
+    items = []
+    for f, rank in zip(map(_segment_fields, top_segments), _ranks(top_segments)):
+        hidden = not any(p[0] == f[0] and p[1] / fs < f[2] and f[1] < p[2] / fs for p in panels)
+        items.append(f"{rank} {LEADS[f[0]]} {f[1]:.2f}\u2013{f[2]:.2f} s ({_fmt(f[3], 2)}){'*' if hidden else ''}")
+    cap = ""
+    for sign, name in (("+", "for"), (MINUS, "against")):
+        chosen = [i for i in items if i.startswith(sign)]
+        if chosen:
+            cap += f"\nstrongest windows {name}: " + "    ".join(chosen)
+    if any(i.endswith("*") for i in items):
+        cap += "\n* outside the time window this layout shows for that lead (see the 12x1 layout)"
+    return cap
 
 
 def _runs(labels: np.ndarray, i0: int, i1: int) -> list[tuple[int, int, int]]:

@@ -16,6 +16,7 @@ Replacement policy (applied to the signal in mV, before standardisation):
 * leads: the whole lead is set to 0 mV (zero in millivolts, not in standardised units; with per-record
   standardisation a 0 mV lead stays 0 after standardisation, since its mean is 0 and its sigma is floored).
 
+The replacement is :func:`ecgimn.explain.perturb.fill_removed` (shared with the faithfulness curves).
 Removal happens on the signal the model actually used (``Explanation.inputs``, at the model's rate), whose sample
 indices the segments refer to.
 """
@@ -30,6 +31,8 @@ import numpy as np
 
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, InputError
+from ecgimn.explain.defaults import STRIDE_S, WINDOW_S
+from ecgimn.explain.perturb import fill_removed
 from ecgimn.inference.protocol import ExplainingPredictor
 from ecgimn.io.recording import Recording, as_signal
 
@@ -67,14 +70,9 @@ def _bounds(seg: Any, fs: float, n: int) -> tuple[int, int, int]:
     return _lead_index(lead), start, end
 
 
-def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for s, e in sorted(intervals):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
+def _check_mode(mode: Any) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; use {' or '.join(MODES)}")
 
 
 def _check_signal(signal_mv: np.ndarray) -> np.ndarray:
@@ -89,30 +87,14 @@ def remove_segments(
     ``segments``: :class:`ecgimn.explain.Segment` objects or mappings with ``lead`` / ``lead_index``, ``start_s``
     and ``end_s`` (seconds; converted to samples with ``fs``, end exclusive).
     """
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; use {' or '.join(MODES)}")
+    _check_mode(mode)
     x = _check_signal(signal_mv)
     n = x.shape[1]
-    per_lead: dict[int, list[tuple[int, int]]] = {}
+    removed = np.zeros(x.shape, dtype=bool)
     for seg in segments:
         lead, s, e = _bounds(seg, fs, n)
-        if e > s:
-            per_lead.setdefault(lead, []).append((s, e))
-    for lead, intervals in per_lead.items():
-        row = x[lead]
-        for s, e in _merge(intervals):
-            if mode == "zero":
-                row[s:e] = 0.0
-            elif s == 0 and e == n:
-                row[:] = 0.0
-            elif s == 0:
-                row[s:e] = row[e]
-            elif e == n:
-                row[s:e] = row[s - 1]
-            else:  # the line through the kept neighbours (s - 1, e), evaluated at s..e-1
-                t = np.arange(s, e, dtype=np.float64)
-                row[s:e] = np.interp(t, [s - 1, e], [row[s - 1], row[e]])
-    return x
+        removed[lead, s:e] = True  # overlapping windows of one lead merge into one removed run
+    return fill_removed(x, removed, "constant" if mode == "zero" else "interpolate", 0.0)
 
 
 def remove_leads(signal_mv: np.ndarray, leads: Iterable[int | str]) -> np.ndarray:
@@ -162,66 +144,42 @@ def what_if(
     what: What = "segments",
     *,
     mode: Mode | None = None,
-    window_s: float = 0.5,
-    stride_s: float = 0.25,
+    window_s: float = WINDOW_S,
+    stride_s: float = STRIDE_S,
     explained: Any = None,
+    explanation: Any = None,
 ) -> WhatIfResult:
     """Remove the top-``k`` segments or leads with positive evidence for ``class_name`` and re-run the model.
 
     Segments are the explanation's top positive windows (``window_s`` / ``stride_s``; non-overlapping within a
     lead); leads are ranked by their positive lead share. ``mode`` applies to segments (``"interpolate"``
     default, or ``"zero"``); leads are always set to 0 mV. ``explained``: a
-    :class:`ecgimn.explain.report.RecordExplanation` of this recording and class to reuse (else computed).
+    :class:`ecgimn.explain.report.RecordExplanation` of this recording and class to reuse (else computed, from
+    ``explanation`` when given: the model output for ``recording.signal`` already computed).
     Fewer than ``k`` parts are removed when fewer carry positive evidence (noted).
     """
     from ecgimn.explain.report import explain_recording
 
-    if what not in WHATS:
-        raise ConfigError(f"unknown what-if {what!r}; use {' or '.join(WHATS)}")
-    if int(k) < 1:
-        raise ConfigError(f"k must be at least 1, got {k}")
-    k = int(k)
-    if what == "leads" and mode not in (None, "zero"):
-        raise ConfigError("removed leads are always set to 0 mV (mode 'zero')")
-    mode = mode or ("interpolate" if what == "segments" else "zero")
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; use {' or '.join(MODES)}")
+    k, mode = _check_request(what, k, mode)
     if (
         explained is None
         or not explained.evidence
         or explained.evidence[0].class_name.lower() != class_name.lower()
     ):
         explained = explain_recording(
-            predictor, recording, classes=[class_name], window_s=window_s, stride_s=stride_s, top_k=k
+            predictor, recording, classes=[class_name], window_s=window_s, stride_s=stride_s, top_k=k,
+            explanation=explanation,
         )
     ex = explained.explanation
     ci = ex.class_index(class_name)
-    ev = explained.evidence[0]
-    x, fs = ex.inputs[0], ex.fs
+    removed, removed_evidence, modified = _remove(explained.evidence[0], ex.inputs[0], ex.fs, what, k, mode)
     notes: list[str] = []
-    if what == "segments":
-        chosen = list(ev.top_positive)[:k]
-        if len(ev.top_positive) < k:  # the explanation may have been made with a smaller top_k
-            from ecgimn.explain.evidence import segment_evidence, top_segments
-
-            chosen = top_segments(
-                segment_evidence(ev.attribution, fs, ev.window_s, ev.stride_s), k, "positive"
-            )
-        removed = [s.to_dict() for s in chosen]
-        removed_evidence = float(sum(s.evidence for s in chosen))
-        modified = remove_segments(x, chosen, fs, mode)  # type: ignore[arg-type]
-    else:
-        shares = np.asarray(ev.lead_shares, dtype=np.float64)
-        order = top_leads(shares, k)
-        removed = [{"lead": LEADS[i], "lead_index": i, "evidence": float(shares[i])} for i in order]
-        removed_evidence = float(shares[order].sum()) if order else 0.0
-        modified = remove_leads(x, order)
     if len(removed) < k:
         notes.append(
             f"only {len(removed)} {what} carry positive evidence for {ex.class_names[ci]}; removed those"
         )
     if removed:
-        new = predictor.explain(modified, fs=fs)
+        new = predictor.explain(modified, fs=ex.fs)
         p_new, z_new = new.probabilities[0], new.logits[0]
     else:
         p_new, z_new = ex.probabilities[0], ex.logits[0]
@@ -234,6 +192,40 @@ def what_if(
         probabilities_new={c: float(p) for c, p in zip(ex.class_names, p_new)},
         notes=notes, modified_mv=modified,
     )  # fmt: skip
+
+
+def _check_request(what: Any, k: Any, mode: Any) -> tuple[int, Mode]:
+    """Validated ``(k, mode)``; ``mode`` defaults to interpolation for segments and 0 mV for leads."""
+    if what not in WHATS:
+        raise ConfigError(f"unknown what-if {what!r}; use {' or '.join(WHATS)}")
+    if int(k) < 1:
+        raise ConfigError(f"k must be at least 1, got {k}")
+    if what == "leads" and mode not in (None, "zero"):
+        raise ConfigError("removed leads are always set to 0 mV (mode 'zero')")
+    mode = mode or ("interpolate" if what == "segments" else "zero")
+    _check_mode(mode)
+    return int(k), mode
+
+
+def _remove(
+    ev: Any, x: np.ndarray, fs: float, what: What, k: int, mode: Mode
+) -> tuple[list[dict[str, Any]], float, np.ndarray]:
+    """The top-``k`` positive parts of ``ev`` (a ClassEvidence) removed from ``x``: (removed, their evidence,
+    modified signal)."""
+    if what == "segments":
+        chosen = list(ev.top_positive)[:k]
+        if len(ev.top_positive) < k:  # the explanation may have been made with a smaller top_k
+            from ecgimn.explain.evidence import segment_evidence, top_segments
+
+            chosen = top_segments(
+                segment_evidence(ev.attribution, fs, ev.window_s, ev.stride_s), k, "positive"
+            )
+        modified = remove_segments(x, chosen, fs, mode)
+        return [s.to_dict() for s in chosen], float(sum(s.evidence for s in chosen)), modified
+    shares = np.asarray(ev.lead_shares, dtype=np.float64)
+    order = top_leads(shares, k)
+    removed = [{"lead": LEADS[i], "lead_index": i, "evidence": float(shares[i])} for i in order]
+    return removed, float(shares[order].sum()) if order else 0.0, remove_leads(x, order)
 
 
 def top_leads(lead_shares: Sequence[float], k: int) -> list[int]:
