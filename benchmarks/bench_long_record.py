@@ -35,7 +35,7 @@ def write_long_record(data: Path, minutes: float, folder: Path, fs: int = 250) -
     parts = [resample_poly(read_wfdb_record(heads[i % len(heads)].with_suffix(""), 500), 1, 2, axis=-1)
              for i in range(need)]
     signal = np.concatenate(parts, axis=-1)[:, : int(minutes * 60 * fs)].T.astype(np.float64)
-    stem = folder / f"long_{minutes:g}min"
+    stem = folder / f"long_{minutes:g}min".replace(".", "_")  # WFDB record names cannot hold a dot
     wfdb.wrsamp(stem.name, fs=fs, units=["mV"] * 12, sig_name=list(LEADS), p_signal=signal, fmt=["16"] * 12,
                 adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str(folder))
     return stem.with_suffix(".hea")

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pytest
-import wfdb
+# One compute thread per test process, set before numpy or torch start their thread pools (children inherit it).
+# The suite is one process running many small operations: extra OpenMP threads make it no faster, and on a shared
+# machine they spin while waiting and multiply its CPU time (one integration test: 55 s with 2 threads, 9 s with
+# 1). Export OMP_NUM_THREADS to choose another count.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import shutil  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import wfdb  # noqa: E402
 
 #: ``../shared`` beside the repository checkout (real PTB-XL subset, full metadata, benchmark reference)
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"

@@ -183,6 +183,7 @@ def test_real_records_evidence_adds_up(predictor: Predictor, shared_ptbxl: Path)
             np.testing.assert_allclose(part, ev.lead_shares, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow  # scores the bundled ensemble on all of fold 10
 @pytest.mark.integration
 def test_bundled_default_model_card_numbers_reproduce(shared_ptbxl: Path) -> None:
     """The fold-10 numbers stored beside the bundled model (and quoted in its card) are what evaluate measures."""

@@ -16,6 +16,7 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow  # exports the 3-member ensemble; test_black_box_and_per_record_standardisation checks parity by default
 def test_default_model_export_parity(tmp_path: Path) -> None:
     """The bundled default (3-member ensemble, 2.5 s sliding windows) through `ecgimn export`."""
     import ecgimn

@@ -261,6 +261,7 @@ def test_binary_task_single_map(synthetic_ptbxl, tmp_path):
     assert out.weights.shape == (1, 1, 12, 1000)
 
 
+@pytest.mark.slow  # two torchrun processes, each importing torch
 @pytest.mark.skipif(sys.platform == "win32", reason="torchrun/gloo test runs on Linux/macOS")
 def test_ddp_two_processes_on_cpu(synthetic_ptbxl, tmp_path):
     """torchrun + DistributedDataParallel (gloo backend): 2 CPU processes train one model."""
