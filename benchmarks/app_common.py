@@ -40,7 +40,18 @@ def start_server(model: str, temp_root: Path, max_sessions: int = 256) -> tuple[
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-c", SERVER, model, str(port), str(temp_root), str(max_sessions)],
+        [
+            "nice",
+            "-n",
+            "10",
+            sys.executable,
+            "-c",
+            SERVER,
+            model,
+            str(port),
+            str(temp_root),
+            str(max_sessions),
+        ],
         env=env,
     )
     url = f"http://127.0.0.1:{port}"

@@ -144,7 +144,7 @@ def main() -> None:
                   f"{r['probe_max_s'] * 1000:.0f} | {r['rss_before_mb']:.0f} | {r['rss_after_mb']:.0f} |")  # fmt: skip
     md += [
         "",
-        "errors = responses other than 200 and explicit 503 \"busy, retry in N s\"; evicted = clients whose own first "
+        'errors = responses other than 200 and explicit 503 "busy, retry in N s"; evicted = clients whose own first '
         "record was gone at the end (another client's uploads must never drop it). "
         f"Temporary upload folders left after the run: {len(leftover)}.",
         "",

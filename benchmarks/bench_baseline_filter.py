@@ -65,13 +65,18 @@ def main() -> None:
             "wander_mean_abs_change": float(np.abs(p_wan - p).mean()),
             "seconds": time.perf_counter() - t0,
         }
-        print(f"{method!s:9s} fold 9 macro-AUROC {results[str(method)]['fold9_macro_auroc']:.4f}  "
-              f"|dp| offset {results[str(method)]['offset_mean_abs_change']:.4f}  "
-              f"wander {results[str(method)]['wander_mean_abs_change']:.4f}")
+        print(
+            f"{method!s:9s} fold 9 macro-AUROC {results[str(method)]['fold9_macro_auroc']:.4f}  "
+            f"|dp| offset {results[str(method)]['offset_mean_abs_change']:.4f}  "
+            f"wander {results[str(method)]['wander_mean_abs_change']:.4f}"
+        )
     base = results["None"]["fold9_macro_auroc"]
     ok = [m for m in METHODS if abs(results[m]["fold9_macro_auroc"] - base) <= 0.005]
-    chosen = min(ok, key=lambda m: results[m]["offset_mean_abs_change"] + results[m]["wander_mean_abs_change"],
-                 default=None)
+    chosen = min(
+        ok,
+        key=lambda m: results[m]["offset_mean_abs_change"] + results[m]["wander_mean_abs_change"],
+        default=None,
+    )
     print(f"selected on fold 9: {chosen}")
     summary: dict = {"fold9": results, "selected": chosen}
     if chosen is not None:
@@ -88,10 +93,17 @@ def main() -> None:
             if (test.Y[i].sum(0) > 0).all():
                 diffs.append(macro_auroc(test.Y[i], p1[i]) - macro_auroc(test.Y[i], p0[i]))
         lo, hi = np.percentile(diffs, [5, 95])
-        summary["fold10"] = {"none": a0, chosen: a1, "paired_difference": a1 - a0,
-                             "difference_90ci": [float(lo), float(hi)], "n_records": len(test.Y)}
-        print(f"fold 10 (n={len(test.Y)}): none {a0:.4f}, {chosen} {a1:.4f}, paired difference {a1 - a0:+.4f} "
-              f"[90% bootstrap {lo:+.4f}, {hi:+.4f}]")
+        summary["fold10"] = {
+            "none": a0,
+            chosen: a1,
+            "paired_difference": a1 - a0,
+            "difference_90ci": [float(lo), float(hi)],
+            "n_records": len(test.Y),
+        }
+        print(
+            f"fold 10 (n={len(test.Y)}): none {a0:.4f}, {chosen} {a1:.4f}, paired difference {a1 - a0:+.4f} "
+            f"[90% bootstrap {lo:+.4f}, {hi:+.4f}]"
+        )
     if args.out:
         lines = [
             "# Baseline filter for the bundled default (inference only)",
@@ -103,17 +115,23 @@ def main() -> None:
             "",
             "| filter | fold-9 macro-AUROC | mean abs change, offset | mean abs change, wander |",
             "|---|---|---|---|",
-            *[f"| {m} | {r['fold9_macro_auroc']:.4f} | {r['offset_mean_abs_change']:.4f} | "
-              f"{r['wander_mean_abs_change']:.4f} |" for m, r in results.items()],
+            *[
+                f"| {m} | {r['fold9_macro_auroc']:.4f} | {r['offset_mean_abs_change']:.4f} | "
+                f"{r['wander_mean_abs_change']:.4f} |"
+                for m, r in results.items()
+            ],
             "",
             f"Selected on fold 9 (within 0.005 of no filter, most robust): **{chosen}**.",
         ]
         if "fold10" in summary:
             f10 = summary["fold10"]
-            lines += ["", f"Fold 10 ({f10['n_records']} records), reported once: no filter {f10['none']:.4f}, "
-                      f"{chosen} {f10[chosen]:.4f}; paired difference {f10['paired_difference']:+.4f} "
-                      f"(90 % bootstrap interval {f10['difference_90ci'][0]:+.4f} to {f10['difference_90ci'][1]:+.4f}, "
-                      f"{args.bootstrap} resamples)."]
+            lines += [
+                "",
+                f"Fold 10 ({f10['n_records']} records), reported once: no filter {f10['none']:.4f}, "
+                f"{chosen} {f10[chosen]:.4f}; paired difference {f10['paired_difference']:+.4f} "
+                f"(90 % bootstrap interval {f10['difference_90ci'][0]:+.4f} to {f10['difference_90ci'][1]:+.4f}, "
+                f"{args.bootstrap} resamples).",
+            ]
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
         with open(str(args.out).rsplit(".", 1)[0] + ".json", "w", encoding="utf-8") as fh:

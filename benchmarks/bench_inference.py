@@ -46,7 +46,9 @@ from ecgimn.models import create_model  # noqa: E402
 
 # ----------------------------------------------------------------------------------- reference (pre-engine) path
 @torch.no_grad()
-def old_explain(p: Predictor, x: np.ndarray, batch_size: int = 64, check: bool = True) -> dict[str, np.ndarray]:
+def old_explain(
+    p: Predictor, x: np.ndarray, batch_size: int = 64, check: bool = True
+) -> dict[str, np.ndarray]:
     """``Predictor.explain`` with the pre-engine model path: the same input check, baseline filter and
     standardisation as today's call, the reference forward, then the same report arrays."""
     if check:
@@ -57,8 +59,9 @@ def old_explain(p: Predictor, x: np.ndarray, batch_size: int = 64, check: bool =
     logits, weights, biases = [], [], []
     p.model.eval()
     for s in range(0, len(x_std), batch_size):
-        out = reference_sliding(p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device), p.window,
-                                p.stride)
+        out = reference_sliding(
+            p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device), p.window, p.stride
+        )
         logits.append(out.logits.cpu().numpy())
         weights.append(out.weights.cpu().numpy())
         biases.append(out.bias.cpu().numpy())
@@ -75,9 +78,16 @@ def old_proba(p: Predictor, x: np.ndarray, batch_size: int = 64) -> dict[str, np
     x, _ = p._prepare(x, 100)
     x_std = p.standardizer.transform(x).astype(np.float32)
     p.model.eval()
-    z = np.concatenate([reference_sliding(p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device),
-                                          p.window, p.stride).logits.cpu().numpy()
-                        for s in range(0, len(x_std), batch_size)])
+    z = np.concatenate(
+        [
+            reference_sliding(
+                p.model, torch.as_tensor(x_std[s : s + batch_size]).to(p.device), p.window, p.stride
+            )
+            .logits.cpu()
+            .numpy()
+            for s in range(0, len(x_std), batch_size)
+        ]
+    )
     return {"proba": 1.0 / (1.0 + np.exp(-z))}
 
 
@@ -116,9 +126,17 @@ def timed(fn: Callable[[], dict], device: torch.device) -> tuple[float, float, d
 def random_predictor(name: str, standardizer: dict, device: str | None, precision: str) -> Predictor:
     torch.manual_seed(0)
     model = create_model(name, num_classes=5)
-    ckpt = {"state_dict": model.state_dict(), "model_config": dict(model.config), "interpretable": True,
-            "task": "superdiagnostic", "class_names": ["CD", "HYP", "MI", "NORM", "STTC"], "fs": 100,
-            "standardizer": standardizer, "window_samples": 1000, "stride_samples": 1000}
+    ckpt = {
+        "state_dict": model.state_dict(),
+        "model_config": dict(model.config),
+        "interpretable": True,
+        "task": "superdiagnostic",
+        "class_names": ["CD", "HYP", "MI", "NORM", "STTC"],
+        "fs": 100,
+        "standardizer": standardizer,
+        "window_samples": 1000,
+        "stride_samples": 1000,
+    }
     return Predictor(ckpt, source=f"random {name}", device=device, precision=precision)
 
 
@@ -133,8 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the new path's precision")
     ap.add_argument("--models", nargs="+", default=["default", "imn-1d", "imn-paper"])
     ap.add_argument("--out", type=Path, default=None, help="also write the table (markdown) here")
-    ap.add_argument("--batch-files", type=int, default=0,
-                    help="also time `ecgimn predict` (ecgimn.batch.run_batch) on this many record files (e.g. 1999)")
+    ap.add_argument(
+        "--batch-files",
+        type=int,
+        default=0,
+        help="also time `ecgimn predict` (ecgimn.batch.run_batch) on this many record files (e.g. 1999)",
+    )
     ap.add_argument("--workers", type=int, default=2, help="reader processes for --batch-files")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -144,16 +166,27 @@ def main(argv: list[str] | None = None) -> None:
     x = np.stack([read_wfdb_record(h.with_suffix(""), 100) for h in heads])
     dev = torch.device(args.device)
     default = ecgimn.load("default", device=args.device, precision=args.precision)
-    predictors = {m: default if m == "default" else random_predictor(m, default.standardizer.to_dict(),
-                                                                     args.device, args.precision)
-                  for m in args.models}
+    predictors = {
+        m: default
+        if m == "default"
+        else random_predictor(m, default.standardizer.to_dict(), args.device, args.precision)
+        for m in args.models
+    }
     paths = {
-        "explain": (old_explain, lambda p, x: {"logits": (e := p.explain(x, batch_size=args.batch_size)).logits,
-                                               "weights": e.weights}),
+        "explain": (
+            old_explain,
+            lambda p, x: {
+                "logits": (e := p.explain(x, batch_size=args.batch_size)).logits,
+                "weights": e.weights,
+            },
+        ),
         "explain check=False": (
             lambda p, x: old_explain(p, x, check=False),
-            lambda p, x: {"logits": (e := p.explain(x, batch_size=args.batch_size, check=False)).logits,
-                          "weights": e.weights}),
+            lambda p, x: {
+                "logits": (e := p.explain(x, batch_size=args.batch_size, check=False)).logits,
+                "weights": e.weights,
+            },
+        ),
         "predict_proba": (old_proba, lambda p, x: {"proba": p.predict_proba(x, batch_size=args.batch_size)}),
     }
     best: dict[tuple[str, str, str], list[float]] = {}
@@ -169,12 +202,16 @@ def main(argv: list[str] | None = None) -> None:
                         cur[0] = min(cur[0], dt)
                     cur[1] = max(cur[1], rss)
                 if rnd == 0:
-                    diffs[m, verb] = {k: float(np.abs(outs["old"][k] - outs["new"][k]).max()) for k in outs["old"]
-                                      if k in outs["new"]}
+                    diffs[m, verb] = {
+                        k: float(np.abs(outs["old"][k] - outs["new"][k]).max())
+                        for k in outs["old"]
+                        if k in outs["new"]
+                    }
     lines = [
         f"device={args.device} precision(new)={args.precision} threads={torch.get_num_threads()} "
         f"torch={torch.__version__} records={len(x)} (real PTB-XL, 100 Hz, 10 s) batch={args.batch_size} "
-        f"rounds={args.repeats} (best kept)", "",
+        f"rounds={args.repeats} (best kept)",
+        "",
         "| model | call | old ECG/s | new ECG/s | speed-up | old ms/ECG | new ms/ECG | old peak RSS MB | "
         "new peak RSS MB | max abs diff logits (proba) | max abs diff W |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -184,9 +221,11 @@ def main(argv: list[str] | None = None) -> None:
             (to, ro), (tn, rn) = best[m, verb, "old"], best[m, verb, "new"]
             d = diffs[m, verb]
             w = f"{d['weights']:.1e}" if "weights" in d else "-"
-            lines.append(f"| {m} | {verb} | {len(x) / to:.1f} | {len(x) / tn:.1f} | {to / tn:.2f}x | "
-                         f"{1e3 * to / len(x):.2f} | {1e3 * tn / len(x):.2f} | {ro:.0f} | {rn:.0f} | "
-                         f"{d.get('logits', d.get('proba')):.1e}{'' if 'logits' in d else ' (p)'} | {w} |")
+            lines.append(
+                f"| {m} | {verb} | {len(x) / to:.1f} | {len(x) / tn:.1f} | {to / tn:.2f}x | "
+                f"{1e3 * to / len(x):.2f} | {1e3 * tn / len(x):.2f} | {ro:.0f} | {rn:.0f} | "
+                f"{d.get('logits', d.get('proba')):.1e}{'' if 'logits' in d else ' (p)'} | {w} |"
+            )
     if args.batch_files:
         import tempfile
 
@@ -195,18 +234,29 @@ def main(argv: list[str] | None = None) -> None:
         files = [str(h) for h in sorted(Path(args.data).glob("records100/*/*_lr.hea"))[: args.batch_files]]
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            counts = run_batch(default, files, Path(tmp) / "r.csv", workers=args.workers,
-                               batch_size=args.batch_size, progress=False)
+            counts = run_batch(
+                default,
+                files,
+                Path(tmp) / "r.csv",
+                workers=args.workers,
+                batch_size=args.batch_size,
+                progress=False,
+            )
             dt = time.perf_counter() - t0
-        lines += ["", f"ecgimn predict (run_batch, default model, {args.workers} reader processes): {len(files)} files, "
-                  f"{counts['ok']} ok, {counts['error']} failed, {dt:.1f} s, {len(files) / dt:.1f} files/s"]
+        lines += [
+            "",
+            f"ecgimn predict (run_batch, default model, {args.workers} reader processes): {len(files)} files, "
+            f"{counts['ok']} ok, {counts['error']} failed, {dt:.1f} s, {len(files) / dt:.1f} files/s",
+        ]
     text = "\n".join(lines)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "a") as f:
-            f.write(f"\n```\n$ python benchmarks/bench_inference.py {' '.join(argv or __import__('sys').argv[1:])}\n"
-                    f"```\n\n{text}\n")
+            f.write(
+                f"\n```\n$ python benchmarks/bench_inference.py {' '.join(argv or __import__('sys').argv[1:])}\n"
+                f"```\n\n{text}\n"
+            )
 
 
 if __name__ == "__main__":

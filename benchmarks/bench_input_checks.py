@@ -60,9 +60,16 @@ FAULTS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], set[str], bool]] = {
     "x1000 (µV read as mV)": (lambda x: x * 1000, {"units_uv"}, False),
     "/1000 (V read as mV)": (lambda x: x / 1000, {"units_v"}, False),
     "ADC counts as integers (gain 1000)": (lambda x: np.round(x * 1000), {"adc_counts"}, False),
-    "ADC counts / default gain 200, no hint": (lambda x: np.round(x * 1000) / 200, {"amplitude_large"}, False),
-    "1e30 in one sample": (lambda x: np.where(np.arange(x.size).reshape(x.shape) == 5, 1e30, x),
-                           {"float_limit"}, False),
+    "ADC counts / default gain 200, no hint": (
+        lambda x: np.round(x * 1000) / 200,
+        {"amplitude_large"},
+        False,
+    ),
+    "1e30 in one sample": (
+        lambda x: np.where(np.arange(x.size).reshape(x.shape) == 5, 1e30, x),
+        {"float_limit"},
+        False,
+    ),
     "LA/RA reversal": (lambda x: quality.swap_limb_leads(x, "la_ra"), {"lead_reversal_la_ra"}, True),
     "RA/LL reversal": (lambda x: quality.swap_limb_leads(x, "ra_ll"), {"lead_reversal_ra_ll"}, True),
     "LA/LL reversal": (lambda x: quality.swap_limb_leads(x, "la_ll"), {"lead_reversal_la_ll"}, True),
@@ -91,11 +98,22 @@ def adc_no_gain_rates(X: np.ndarray, ids: np.ndarray) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         for x, i in zip(X, ids):
             name = f"r{i}"
-            wfdb.wrsamp(name, fs=FS, units=["mV"] * 12, sig_name=list(LEADS), d_signal=np.round(x.T * 1000).astype(
-                np.int16), fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=tmp)
+            wfdb.wrsamp(
+                name,
+                fs=FS,
+                units=["mV"] * 12,
+                sig_name=list(LEADS),
+                d_signal=np.round(x.T * 1000).astype(np.int16),
+                fmt=["16"] * 12,
+                adc_gain=[1000.0] * 12,
+                baseline=[0] * 12,
+                write_dir=tmp,
+            )
             hea = Path(tmp) / f"{name}.hea"
             lines = hea.read_text().splitlines()
-            out = [lines[0]] + [" ".join([ln.split()[0], ln.split()[1], "0", *ln.split()[3:]]) for ln in lines[1:13]]
+            out = [lines[0]] + [
+                " ".join([ln.split()[0], ln.split()[1], "0", *ln.split()[3:]]) for ln in lines[1:13]
+            ]
             hea.write_text("\n".join(out) + "\n")
             check = quality.assess_recording(read_ecg(Path(tmp) / name))
             hits += check.status == "refused" and "adc_no_gain" in codes(check)
@@ -109,8 +127,11 @@ def prob_change(X: np.ndarray) -> dict[str, float]:
     p = predictor.predict_proba(X, fs=FS)
     off = predictor.predict_proba(X + 5.0, fs=FS)
     wan = predictor.predict_proba(np.stack([_wander(x) for x in X]), fs=FS)
-    return {"offset": float(np.abs(off - p).mean()), "wander": float(np.abs(wan - p).mean()),
-            "filter": str(predictor.baseline)}
+    return {
+        "offset": float(np.abs(off - p).mean()),
+        "wander": float(np.abs(wan - p).mean()),
+        "filter": str(predictor.baseline),
+    }
 
 
 def main() -> None:
@@ -133,19 +154,28 @@ def main() -> None:
         found = [codes(quality.assess(inject(x.astype(np.float64)), FS)) for x in X[sel]]
         det = np.mean([bool(f & expected) for f in found]) if expected else float("nan")
         non_ok = np.mean([bool(f) for f in found])
-        fa = np.mean([bool(c & expected) for c, s in zip(clean_codes, sel) if s]) if expected else float("nan")
+        fa = (
+            np.mean([bool(c & expected) for c, s in zip(clean_codes, sel) if s]) if expected else float("nan")
+        )
         rows.append((name, int(sel.sum()), ", ".join(sorted(expected)) or "(none expected)", det, fa, non_ok))
-        print(f"{name:40s} n={sel.sum():5d} detected {det:.3f}  false alarms {fa:.3f}  any finding {non_ok:.3f}",
-              flush=True)
+        print(
+            f"{name:40s} n={sel.sum():5d} detected {det:.3f}  false alarms {fa:.3f}  any finding {non_ok:.3f}",
+            flush=True,
+        )
     nogain = adc_no_gain_rates(X, ids)
     print(f"ADC no gain (WFDB header, via read_ecg): refused {nogain:.3f}")
     any_clean = np.mean([c.status != "ok" for c in clean])
     refused_clean = np.mean([c.status == "refused" for c in clean])
-    units_fa = np.mean([bool(c & {"units_uv", "units_v", "adc_counts", "adc_no_gain", "float_limit"})
-                        for c in clean_codes])
-    print(f"clean: refused {refused_clean:.4f}, units false alarms {units_fa:.4f}, any non-ok {any_clean:.3f}")
+    units_fa = np.mean(
+        [bool(c & {"units_uv", "units_v", "adc_counts", "adc_no_gain", "float_limit"}) for c in clean_codes]
+    )
+    print(
+        f"clean: refused {refused_clean:.4f}, units false alarms {units_fa:.4f}, any non-ok {any_clean:.3f}"
+    )
     dp = prob_change(X[test])
-    print(f"default ({dp['filter']} filter), fold 10: mean |dp| offset {dp['offset']:.4f}, wander {dp['wander']:.4f}")
+    print(
+        f"default ({dp['filter']} filter), fold 10: mean |dp| offset {dp['offset']:.4f}, wander {dp['wander']:.4f}"
+    )
     seconds = time.perf_counter() - t0
     if args.out:
         counts: dict[str, int] = {}
@@ -169,7 +199,8 @@ def main() -> None:
             "",
             f"Clean records: refused {refused_clean:.4f}; flagged with a units / ADC / float-limit finding "
             f"{units_fa:.4f}; any warning {any_clean:.3f} (by code: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ").",
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + ").",
             "",
             f"Bundled default ({dp['filter']} baseline filter), fold 10 ({int(test.sum())} records): mean absolute "
             f"change of the class probabilities under a 5 mV DC offset **{dp['offset']:.4f}**, under a 2 mV "

@@ -59,9 +59,19 @@ from ecgimn.explain.waves import (
     wave_table,
 )
 
-TARGET = {"st_elevation": "MI", "st_depression": "STTC", "t_inversion": "STTC", "q_wave": "MI", "control": "STTC"}
-SIZES = {"st_elevation": (0.05, 0.1, 0.2), "st_depression": (0.05, 0.1, 0.2), "t_inversion": (0.5, 0.75, 1.0),
-         "q_wave": (0.1, 0.2, 0.4)}
+TARGET = {
+    "st_elevation": "MI",
+    "st_depression": "STTC",
+    "t_inversion": "STTC",
+    "q_wave": "MI",
+    "control": "STTC",
+}
+SIZES = {
+    "st_elevation": (0.05, 0.1, 0.2),
+    "st_depression": (0.05, 0.1, 0.2),
+    "t_inversion": (0.5, 0.75, 1.0),
+    "q_wave": (0.1, 0.2, 0.4),
+}
 GROUPS = ("inferior", "lateral", "anterior")
 TERRITORY = {"inferior": ("IMI",), "anterior": ("ASMI", "AMI")}
 
@@ -120,8 +130,12 @@ def delineation_check(X: np.ndarray, fs: int) -> dict[str, Any]:
         "records_without_beats": int(np.sum(np.asarray(n_beats) == 0)),
         "beats_per_record_mean": _mean(n_beats),
         "delineated_share_mean": _mean(shares),
-        "delineated_share_per_boundary": dict(zip(("P_on", "P_off", "QRS_on", "QRS_off", "T_on", "T_off"),
-                                                  np.round(np.mean(per_bound, axis=0), 3).tolist())),
+        "delineated_share_per_boundary": dict(
+            zip(
+                ("P_on", "P_off", "QRS_on", "QRS_off", "T_on", "T_off"),
+                np.round(np.mean(per_bound, axis=0), 3).tolist(),
+            )
+        ),
         "r_agreement_ours_in_nk": _mean(agree_ours),
         "r_agreement_nk_in_ours": _mean(agree_nk),
         "records_r_disagree": int(np.sum(np.asarray(agree_ours) < 0.9) + np.sum(np.asarray(agree_nk) < 0.9)),
@@ -129,7 +143,9 @@ def delineation_check(X: np.ndarray, fs: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ 2. IMN lesions
-def imn_lesions(pred: Any, X: np.ndarray, beats: list[Beats], lesions: list[Lesion], fs: int) -> dict[str, Any]:
+def imn_lesions(
+    pred: Any, X: np.ndarray, beats: list[Beats], lesions: list[Lesion], fs: int
+) -> dict[str, Any]:
     classes = pred.class_names
     rows: dict[str, dict[str, list]] = {}
     for x, b in zip(X, beats):
@@ -142,8 +158,10 @@ def imn_lesions(pred: Any, X: np.ndarray, beats: list[Beats], lesions: list[Lesi
             d_b = float(ex.bias[i, k] - ex.bias[0, k])
             d_logit = float(ex.logits[i, k] - ex.logits[0, k])
             li, wi = altered_cells(les)
-            r = rows.setdefault(f"{les.name}@{les.size:g}", {k_: [] for k_ in
-                                ("dp", "dlogit", "cells", "bias", "resid", "other_leads_same_wave", "abs")})
+            r = rows.setdefault(
+                f"{les.name}@{les.size:g}",
+                {k_: [] for k_ in ("dp", "dlogit", "cells", "bias", "resid", "other_leads_same_wave", "abs")},
+            )
             r["dp"].append(float(ex.probabilities[i, k] - ex.probabilities[0, k]))
             r["dlogit"].append(d_logit)
             r["cells"].append(float(d_tab[np.ix_(li, wi)].sum()) if li and wi else 0.0)
@@ -155,17 +173,23 @@ def imn_lesions(pred: Any, X: np.ndarray, beats: list[Beats], lesions: list[Lesi
     out = {}
     for key, r in rows.items():
         dl = _mean(r["dlogit"])
-        out[key] = {"dp": _mean(r["dp"]), "dlogit": dl, "cells_share": _mean(r["cells"]) / dl if dl else None,
-                    "bias_share": _mean(r["bias"]) / dl if dl else None,
-                    "other_leads_same_wave_share": _mean(r["other_leads_same_wave"]) / dl if dl else None,
-                    "abs_cells_share": _mean(r["abs"]),
-                    "max_abs_residual": float(np.max(np.abs(r["resid"]))), "n": len(r["dlogit"])}
+        out[key] = {
+            "dp": _mean(r["dp"]),
+            "dlogit": dl,
+            "cells_share": _mean(r["cells"]) / dl if dl else None,
+            "bias_share": _mean(r["bias"]) / dl if dl else None,
+            "other_leads_same_wave_share": _mean(r["other_leads_same_wave"]) / dl if dl else None,
+            "abs_cells_share": _mean(r["abs"]),
+            "max_abs_residual": float(np.max(np.abs(r["resid"]))),
+            "n": len(r["dlogit"]),
+        }
     return out
 
 
 # ------------------------------------------------------------------------------------------------ 3. black box
-def blackbox_lesions(bb: Any, X: np.ndarray, beats: list[Beats], lesions: list[Lesion], fs: int,
-                     n_steps: int) -> dict[str, Any]:
+def blackbox_lesions(
+    bb: Any, X: np.ndarray, beats: list[Beats], lesions: list[Lesion], fs: int, n_steps: int
+) -> dict[str, Any]:
     classes = bb.class_names
     rows: dict[str, dict[str, list]] = {}
     base: dict[tuple[int, int], np.ndarray] = {}
@@ -177,24 +201,50 @@ def blackbox_lesions(bb: Any, X: np.ndarray, beats: list[Beats], lesions: list[L
         logits = np.log(pc) - np.log1p(-pc)
         targets = [classes.index(TARGET[les.kind]) for les in lesions]
         for k in set(targets):
-            base[(n, k)] = wave_table(attribute(bb.model, xs_std[:1], k, "integrated_gradients", window=bb.window,
-                                                stride=bb.stride, n_steps=n_steps)[0], b.labels)
-        maps = attribute(bb.model, xs_std[1:], np.asarray(targets), "integrated_gradients", window=bb.window,
-                         stride=bb.stride, n_steps=n_steps)
+            base[(n, k)] = wave_table(
+                attribute(
+                    bb.model,
+                    xs_std[:1],
+                    k,
+                    "integrated_gradients",
+                    window=bb.window,
+                    stride=bb.stride,
+                    n_steps=n_steps,
+                )[0],
+                b.labels,
+            )
+        maps = attribute(
+            bb.model,
+            xs_std[1:],
+            np.asarray(targets),
+            "integrated_gradients",
+            window=bb.window,
+            stride=bb.stride,
+            n_steps=n_steps,
+        )
         for i, les in enumerate(lesions):
             k = targets[i]
             d_tab = wave_table(maps[i], b.labels) - base[(n, k)]
             li, wi = altered_cells(les)
-            r = rows.setdefault(f"{les.name}@{les.size:g}", {k_: [] for k_ in ("dp", "dlogit", "dmap", "cells", "abs")})
+            r = rows.setdefault(
+                f"{les.name}@{les.size:g}", {k_: [] for k_ in ("dp", "dlogit", "dmap", "cells", "abs")}
+            )
             r["dp"].append(float(probs[i + 1, k] - probs[0, k]))
             r["dlogit"].append(float(logits[i + 1, k] - logits[0, k]))
             r["dmap"].append(float(d_tab.sum()))
             r["cells"].append(float(d_tab[np.ix_(li, wi)].sum()) if li and wi else 0.0)
             r["abs"].append(_abs_share(d_tab, li, wi))
-    return {key: {"dp": _mean(r["dp"]), "dlogit": _mean(r["dlogit"]), "dmap": _mean(r["dmap"]),
-                  "abs_cells_share": _mean(r["abs"]),
-                  "cells_share": _mean(r["cells"]) / _mean(r["dmap"]) if _mean(r["dmap"]) else None,
-                  "n": len(r["dp"])} for key, r in rows.items()}
+    return {
+        key: {
+            "dp": _mean(r["dp"]),
+            "dlogit": _mean(r["dlogit"]),
+            "dmap": _mean(r["dmap"]),
+            "abs_cells_share": _mean(r["abs"]),
+            "cells_share": _mean(r["cells"]) / _mean(r["dmap"]) if _mean(r["dmap"]) else None,
+            "n": len(r["dp"]),
+        }
+        for key, r in rows.items()
+    }
 
 
 # ------------------------------------------------------------------------------------------------ 4. randomisation
@@ -208,7 +258,7 @@ def randomisation(pred: Any, X: np.ndarray, beats: list[Beats], fs: int) -> dict
     ex = pred.explain(X.astype(np.float32), fs=fs)
     ks = np.argmax(ex.probabilities, axis=1)
     trained = ex.attribution[np.arange(len(X)), ks]
-    (_, rand), = list(randomized_models(pred.model, "full", seed=0))
+    ((_, rand),) = list(randomized_models(pred.model, "full", seed=0))
     rnd = attribute(rand, ex.inputs_std, ks, "imn", window=pred.window, stride=pred.stride)
     rho_sample, rho_wave, qrs_trained, qrs_rand, s_sample, s_wave = [], [], [], [], [], []
     qrs = WAVES.index("QRS")
@@ -221,10 +271,16 @@ def randomisation(pred: Any, X: np.ndarray, beats: list[Beats], fs: int) -> dict
         qrs_trained.append(float(np.abs(t)[:, b.labels == qrs].sum() / np.abs(t).sum()))
         qrs_rand.append(float(np.abs(r)[:, b.labels == qrs].sum() / np.abs(r).sum()))
     qrs_time = _mean([float((b.labels == qrs).mean()) for b in beats])
-    return {"records": len(X), "rho_per_sample": _mean(rho_sample), "rho_lead_x_wave": _mean(rho_wave),
-            "signed_rho_per_sample": _mean(s_sample), "signed_rho_lead_x_wave": _mean(s_wave),
-            "qrs_share_abs_trained": _mean(qrs_trained), "qrs_share_abs_random": _mean(qrs_rand),
-            "qrs_share_of_time": qrs_time}
+    return {
+        "records": len(X),
+        "rho_per_sample": _mean(rho_sample),
+        "rho_lead_x_wave": _mean(rho_wave),
+        "signed_rho_per_sample": _mean(s_sample),
+        "signed_rho_lead_x_wave": _mean(s_wave),
+        "qrs_share_abs_trained": _mean(qrs_trained),
+        "qrs_share_abs_random": _mean(qrs_rand),
+        "qrs_share_of_time": qrs_time,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ 5. real records
@@ -232,16 +288,31 @@ def norm_mean_beat(X: np.ndarray, fs: int) -> np.ndarray:
     beats = []
     for x in X:
         r = detect_r_peaks(x, fs)
-        b = Beats(float(fs), x.shape[1], r, np.zeros((len(r), 6), np.int64), np.zeros((len(r), 6), bool),
-                  np.zeros(x.shape[1], np.int8), np.zeros(x.shape[1], np.int64), "R only")
+        b = Beats(
+            float(fs),
+            x.shape[1],
+            r,
+            np.zeros((len(r), 6), np.int64),
+            np.zeros((len(r), 6), bool),
+            np.zeros(x.shape[1], np.int8),
+            np.zeros(x.shape[1], np.int64),
+            "R only",
+        )
         mb = beat_average(x, b)
         if np.isfinite(mb).all():
             beats.append(mb)
     return np.mean(beats, axis=0)
 
 
-def real_records(pred: Any, X: np.ndarray, Y: np.ndarray, scp: list[dict], classes: list[str], mean_beat: np.ndarray,
-                 fs: int) -> dict[str, Any]:
+def real_records(
+    pred: Any,
+    X: np.ndarray,
+    Y: np.ndarray,
+    scp: list[dict],
+    classes: list[str],
+    mean_beat: np.ndarray,
+    fs: int,
+) -> dict[str, Any]:
     sttc, mi = classes.index("STTC"), classes.index("MI")
     st_t = [WAVES.index("ST"), WAVES.index("T")]
     num, den, num_raw, den_raw, n_sttc = 0.0, 0.0, 0.0, 0.0, 0
@@ -274,10 +345,13 @@ def real_records(pred: Any, X: np.ndarray, Y: np.ndarray, scp: list[dict], class
             }
             for key, lead in top.items():
                 hits[key] += lead in leads
-    return {"sttc_records": n_sttc, "sttc_st_t_share_norm_referenced": num / den if den else None,
-            "sttc_st_t_share_unreferenced": num_raw / den_raw if den_raw else None,
-            "mi_records_one_territory": n_mi,
-            "mi_top_lead_in_territory": {k: v / n_mi if n_mi else None for k, v in hits.items()}}
+    return {
+        "sttc_records": n_sttc,
+        "sttc_st_t_share_norm_referenced": num / den if den else None,
+        "sttc_st_t_share_unreferenced": num_raw / den_raw if den_raw else None,
+        "mi_records_one_territory": n_mi,
+        "mi_top_lead_in_territory": {k: v / n_mi if n_mi else None for k, v in hits.items()},
+    }
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -291,13 +365,16 @@ def summarise(imn: dict[str, Any], lesions: list[Lesion]) -> dict[str, Any]:
     grows = {k: bool(np.all(np.diff(v) > 0)) for k, v in mono.items()}
     ctrl = [imn[f"{les.name}@{les.size:g}"]["dp"] for les in lesions if les.kind == "control"]
     abs_mass = [imn[f"{les.name}@{les.size:g}"]["abs_cells_share"] for les in real]
-    return {"cells_share_mean": _mean([c for c in cells if c is not None]),
-            "abs_cells_share_mean": _mean(abs_mass),
-            "cells_share_median": float(np.median([c for c in cells if c is not None])),
-            "bias_share_median": float(np.median([b for b in bias if b is not None])),
-            "bias_share_mean": _mean([b for b in bias if b is not None]),
-            "dlogit_grows_with_size": f"{sum(grows.values())} of {len(grows)}", "grows": grows,
-            "control_max_abs_dp": float(np.max(np.abs(ctrl)))}
+    return {
+        "cells_share_mean": _mean([c for c in cells if c is not None]),
+        "abs_cells_share_mean": _mean(abs_mass),
+        "cells_share_median": float(np.median([c for c in cells if c is not None])),
+        "bias_share_median": float(np.median([b for b in bias if b is not None])),
+        "bias_share_mean": _mean([b for b in bias if b is not None]),
+        "dlogit_grows_with_size": f"{sum(grows.values())} of {len(grows)}",
+        "grows": grows,
+        "control_max_abs_dp": float(np.max(np.abs(ctrl))),
+    }
 
 
 def f(v: Any, d: int = 2) -> str:
@@ -307,18 +384,26 @@ def f(v: Any, d: int = 2) -> str:
 def write_markdown(path: Path, res: dict[str, Any], command: str) -> None:
     s, d = res["summary"], res["delineation"]
     lines = [
-        "# Localisation: is the evidence where the pathology is?", "",
+        "# Localisation: is the evidence where the pathology is?",
+        "",
         f"Generated by `benchmarks/bench_localisation.py` ({res['elapsed_s']:.0f} s); every number below is "
         "measured by that command on PTB-XL (Wagner et al., Sci Data 2020), fold "
         f"{res.get('fold', 10)} of the shared subset"
         + (" (reporting only; nothing selected on it)" if res.get("fold", 10) == 10 else " (selection fold)")
-        + ". Raw numbers: the JSON beside this file.", "",
-        "```", command, "```", "",
+        + ". Raw numbers: the JSON beside this file.",
+        "",
+        "```",
+        command,
+        "```",
+        "",
         f"Model: `{res['model']}`; black-box twin: `{res['blackbox_checkpoint']}`, trained with the recipe of the "
         "default's members (`ecgimn study --data ../shared/ptbxl --task superdiagnostic --configs "
-        "blackbox-1d-dual-aug-global-crop --seeds 0 --out runs/twin --set epochs=20 num_threads=1`; one seed).", "",
-        "## Summary (shipped model)", "",
-        "| criterion (issue bar) | measured |", "|---|---|",
+        "blackbox-1d-dual-aug-global-crop --seeds 0 --out runs/twin --set epochs=20 num_threads=1`; one seed).",
+        "",
+        "## Summary (shipped model)",
+        "",
+        "| criterion (issue bar) | measured |",
+        "|---|---|",
         f"| share of dlogit inside the altered cells, mean over lesion types and sizes (>= 0.80) | "
         f"{f(s['cells_share_mean'])} (median {f(s.get('cells_share_median'))}) |",
         f"| bias share of dlogit, mean (<= 0.10) | {f(s['bias_share_mean'])} (median {f(s.get('bias_share_median'))}) |",
@@ -331,55 +416,81 @@ def write_markdown(path: Path, res: dict[str, Any], command: str) -> None:
         f"unreferenced {f(res['real']['sttc_st_t_share_unreferenced'])}) |",
         "| MI: lead with most evidence in the infarct territory (model / referenced / amplitude / deviation "
         f"baselines; {res['real']['mi_records_one_territory']} records) | "
-        + " / ".join(f(v) for v in res["real"]["mi_top_lead_in_territory"].values()) + " |",
+        + " / ".join(f(v) for v in res["real"]["mi_top_lead_in_territory"].values())
+        + " |",
         f"| wave-level randomisation rho (below per-sample rho) | {f(res['randomisation']['rho_lead_x_wave'])} "
-        f"(per sample {f(res['randomisation']['rho_per_sample'])}) |", "",
-        "## Counterfactual lesions, ECG-IMN (exact split)", "",
+        f"(per sample {f(res['randomisation']['rho_per_sample'])}) |",
+        "",
+        "## Counterfactual lesions, ECG-IMN (exact split)",
+        "",
         f"{res['n_norm']} NORM-only fold-{res.get('fold', 10)} records; lesion written into every beat. Class scored: ST elevation and "
         "Q waves -> MI, ST depression and T inversion -> STTC (control: STTC). Shares are of the mean dlogit: "
         "cells = altered leads x altered waves, bias = b' - b, same wave in other leads; the rest is other "
         "waves in any lead; abs. mass = mean over records of sum |d cell| in the altered cells / sum |d cell| "
         "(0-1, robust when dlogit is small). Max |residual| of the exact split over all rows: "
-        f"{max(v['max_abs_residual'] for v in res['imn'].values()):.1e}.", "",
+        f"{max(v['max_abs_residual'] for v in res['imn'].values()):.1e}.",
+        "",
         "| lesion | size | dp | dlogit | cells | bias | same wave, other leads | abs. mass in cells |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for key, v in res["imn"].items():
         name, size = key.split("@")
-        lines.append(f"| {name} | {size} | {f(v['dp'], 3)} | {f(v['dlogit'])} | {f(v['cells_share'])} | "
-                     f"{f(v['bias_share'])} | {f(v['other_leads_same_wave_share'])} | {f(v['abs_cells_share'])} |")
+        lines.append(
+            f"| {name} | {size} | {f(v['dp'], 3)} | {f(v['dlogit'])} | {f(v['cells_share'])} | "
+            f"{f(v['bias_share'])} | {f(v['other_leads_same_wave_share'])} | {f(v['abs_cells_share'])} |"
+        )
     if res["blackbox"]:
-        lines += ["", "## Black-box twin, Integrated Gradients", "",
-                  f"{res['n_bb']} of the same records, middle size only, IG with {res['ig_steps']} steps (baseline: "
-                  "the zero standardised record). cells = share of the change of the IG map inside the altered "
-                  "cells; dmap = the change of the map's sum (equals dlogit up to the integral's error).", "",
-                  "| lesion | size | dp | dlogit | dmap | cells (IG) | cells (IMN, same records) "
-                  "| abs. mass in cells: IG / IMN |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Black-box twin, Integrated Gradients",
+            "",
+            f"{res['n_bb']} of the same records, middle size only, IG with {res['ig_steps']} steps (baseline: "
+            "the zero standardised record). cells = share of the change of the IG map inside the altered "
+            "cells; dmap = the change of the map's sum (equals dlogit up to the integral's error).",
+            "",
+            "| lesion | size | dp | dlogit | dmap | cells (IG) | cells (IMN, same records) "
+            "| abs. mass in cells: IG / IMN |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for key, v in res["blackbox"].items():
             name, size = key.split("@")
             sub = res["imn_bb_subset"].get(key, {})
-            lines.append(f"| {name} | {size} | {f(v['dp'], 3)} | {f(v['dlogit'])} | {f(v['dmap'])} | "
-                         f"{f(v['cells_share'])} | {f(sub.get('cells_share'))} | "
-                         f"{f(v['abs_cells_share'])} / {f(sub.get('abs_cells_share'))} |")
+            lines.append(
+                f"| {name} | {size} | {f(v['dp'], 3)} | {f(v['dlogit'])} | {f(v['dmap'])} | "
+                f"{f(v['cells_share'])} | {f(sub.get('cells_share'))} | "
+                f"{f(v['abs_cells_share'])} / {f(sub.get('abs_cells_share'))} |"
+            )
     r = res["randomisation"]
-    lines += ["", "## Wave-level model randomisation", "",
-              f"{r['records']} fold-{res.get('fold', 10)} records, class = the top predicted class; all weights "
-              "re-initialised (seed 0).", "",
-              "| map | Spearman rho of absolute values | Spearman rho, signed |", "|---|---|---|",
-              f"| per-sample W * x (12 x L) | {f(r['rho_per_sample'])} | {f(r['signed_rho_per_sample'])} |",
-              f"| lead x wave table (12 x 7) | {f(r['rho_lead_x_wave'])} | {f(r['signed_rho_lead_x_wave'])} |", "",
-              f"QRS share of |W * x|: trained {f(r['qrs_share_abs_trained'])}, re-initialised "
-              f"{f(r['qrs_share_abs_random'])}; the QRS covers {f(r['qrs_share_of_time'])} of the time.", ""]
+    lines += [
+        "",
+        "## Wave-level model randomisation",
+        "",
+        f"{r['records']} fold-{res.get('fold', 10)} records, class = the top predicted class; all weights "
+        "re-initialised (seed 0).",
+        "",
+        "| map | Spearman rho of absolute values | Spearman rho, signed |",
+        "|---|---|---|",
+        f"| per-sample W * x (12 x L) | {f(r['rho_per_sample'])} | {f(r['signed_rho_per_sample'])} |",
+        f"| lead x wave table (12 x 7) | {f(r['rho_lead_x_wave'])} | {f(r['signed_rho_lead_x_wave'])} |",
+        "",
+        f"QRS share of |W * x|: trained {f(r['qrs_share_abs_trained'])}, re-initialised "
+        f"{f(r['qrs_share_abs_random'])}; the QRS covers {f(r['qrs_share_of_time'])} of the time.",
+        "",
+    ]
     if d:
-        lines += ["## Delineation check", "",
-                  f"{d['records']} fold-{res.get('fold', 10)} records. NeuroKit2 `ecg_delineate(method='dwt')` on "
-                  "lead II at 500 Hz, given the multi-lead R peaks: raised on "
-                  f"{d['neurokit_failed_records']} records, no beats found on {d['records_without_beats']}; "
-                  f"{d['beats_per_record_mean']:.1f} beats per record; share of boundaries NeuroKit supplied "
-                  f"(plausible, else the fixed-interval fallback): {f(d['delineated_share_mean'])}, per boundary "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in d["delineated_share_per_boundary"].items())
-                  + f". R peaks: {f(d['r_agreement_ours_in_nk'])} of the multi-lead R peaks have a NeuroKit lead-II "
-                  f"R peak within 50 ms, {f(d['r_agreement_nk_in_ours'])} the other way round.", ""]
+        lines += [
+            "## Delineation check",
+            "",
+            f"{d['records']} fold-{res.get('fold', 10)} records. NeuroKit2 `ecg_delineate(method='dwt')` on "
+            "lead II at 500 Hz, given the multi-lead R peaks: raised on "
+            f"{d['neurokit_failed_records']} records, no beats found on {d['records_without_beats']}; "
+            f"{d['beats_per_record_mean']:.1f} beats per record; share of boundaries NeuroKit supplied "
+            f"(plausible, else the fixed-interval fallback): {f(d['delineated_share_mean'])}, per boundary "
+            + ", ".join(f"{k} {v:.2f}" for k, v in d["delineated_share_per_boundary"].items())
+            + f". R peaks: {f(d['r_agreement_ours_in_nk'])} of the multi-lead R peaks have a NeuroKit lead-II "
+            f"R peak within 50 ms, {f(d['r_agreement_nk_in_ours'])} the other way round.",
+            "",
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -396,7 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fold", type=int, default=10, choices=(9, 10), help="9 to select designs, 10 to report")
     p.add_argument("--skip-delineation-check", action="store_true")
-    p.add_argument("--from-json", default=None, help="only rewrite the markdown from a results JSON of this script")
+    p.add_argument(
+        "--from-json", default=None, help="only rewrite the markdown from a results JSON of this script"
+    )
     args = p.parse_args(argv)
     if args.from_json:
         res = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
@@ -423,10 +536,23 @@ def main(argv: list[str] | None = None) -> int:
     beats = [delineate_beats(x, fs) for x in data.X[norm_only]]
     print(f"[localisation] {len(lesions)} lesions x {len(norm_only)} NORM records (IMN)", file=sys.stderr)
     imn = imn_lesions(pred, data.X[norm_only], beats, lesions, fs)
-    res: dict[str, Any] = {"fold": args.fold, "model": args.model, "blackbox_checkpoint": args.blackbox, "n_norm": int(len(norm_only)),
-                           "delineation": delin, "imn": imn, "summary": summarise(imn, lesions)}
-    mid = [les for les in lesions if les.kind == "control" and les.size == 0.02
-           or les.kind != "control" and les.size == SIZES[les.kind][1]]
+    res: dict[str, Any] = {
+        "fold": args.fold,
+        "model": args.model,
+        "blackbox_checkpoint": args.blackbox,
+        "n_norm": int(len(norm_only)),
+        "delineation": delin,
+        "imn": imn,
+        "summary": summarise(imn, lesions),
+    }
+    mid = [
+        les
+        for les in lesions
+        if les.kind == "control"
+        and les.size == 0.02
+        or les.kind != "control"
+        and les.size == SIZES[les.kind][1]
+    ]
     nb = min(args.bb_records, len(norm_only))
     res["imn_bb_subset"] = imn_lesions(pred, data.X[norm_only[:nb]], beats[:nb], mid, fs)
     if args.blackbox:
@@ -448,7 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-    command = "python benchmarks/bench_localisation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/bench_localisation.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     res["command"] = command
     out.with_suffix(".json").write_text(json.dumps(res, indent=1), encoding="utf-8")
     write_markdown(out, res, command)

@@ -32,12 +32,23 @@ def write_long_record(data: Path, minutes: float, folder: Path, fs: int = 250) -
     need = int(np.ceil(minutes * 6))
     if not heads:
         raise SystemExit(f"error: no 500 Hz PTB-XL records under {data}/records500")
-    parts = [resample_poly(read_wfdb_record(heads[i % len(heads)].with_suffix(""), 500), 1, 2, axis=-1)
-             for i in range(need)]
+    parts = [
+        resample_poly(read_wfdb_record(heads[i % len(heads)].with_suffix(""), 500), 1, 2, axis=-1)
+        for i in range(need)
+    ]
     signal = np.concatenate(parts, axis=-1)[:, : int(minutes * 60 * fs)].T.astype(np.float64)
     stem = folder / f"long_{minutes:g}min".replace(".", "_")  # WFDB record names cannot hold a dot
-    wfdb.wrsamp(stem.name, fs=fs, units=["mV"] * 12, sig_name=list(LEADS), p_signal=signal, fmt=["16"] * 12,
-                adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str(folder))
+    wfdb.wrsamp(
+        stem.name,
+        fs=fs,
+        units=["mV"] * 12,
+        sig_name=list(LEADS),
+        p_signal=signal,
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        write_dir=str(folder),
+    )
     return stem.with_suffix(".hea")
 
 
@@ -55,10 +66,14 @@ def measure(path: str, threads: int, max_windows: int) -> dict:
     t1 = time.perf_counter()
     out = p.explain_windows(rec.signal, fs=rec.fs, max_windows=max_windows)
     t2 = time.perf_counter()
-    return {"seconds_read": t1 - t0, "seconds_explain": t2 - t1, "windows": len(out.window_starts_s),
-            "samples_250hz": int(rec.signal.shape[-1]),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "probabilities": dict(zip(out.class_names, np.round(out.probabilities, 3).tolist()))}
+    return {
+        "seconds_read": t1 - t0,
+        "seconds_explain": t2 - t1,
+        "windows": len(out.window_starts_s),
+        "samples_250hz": int(rec.signal.shape[-1]),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "probabilities": dict(zip(out.class_names, np.round(out.probabilities, 3).tolist())),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,15 +91,34 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             path = write_long_record(args.data, minutes, Path(tmp))
-            res = subprocess.run([sys.executable, __file__, "--child", str(path), "--threads", str(args.threads),
-                                  "--max-windows", str(args.max_windows)], capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(path),
+                    "--threads",
+                    str(args.threads),
+                    "--max-windows",
+                    str(args.max_windows),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows.append((minutes, json.loads(res.stdout.strip().splitlines()[-1])))
-    print(f"threads={args.threads} max_windows={args.max_windows} model=default (3 x imn-1d-dual, 2.5 s windows)")
-    print("| minutes | samples at 250 Hz | windows | read s | explain s | explain s per minute | peak RSS MB |")
+    print(
+        f"threads={args.threads} max_windows={args.max_windows} model=default (3 x imn-1d-dual, 2.5 s windows)"
+    )
+    print(
+        "| minutes | samples at 250 Hz | windows | read s | explain s | explain s per minute | peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|")
     for minutes, r in rows:
-        print(f"| {minutes:g} | {r['samples_250hz']:,} | {r['windows']:,} | {r['seconds_read']:.1f} | "
-              f"{r['seconds_explain']:.1f} | {r['seconds_explain'] / minutes:.2f} | {r['peak_rss_mb']:.0f} |")
+        print(
+            f"| {minutes:g} | {r['samples_250hz']:,} | {r['windows']:,} | {r['seconds_read']:.1f} | "
+            f"{r['seconds_explain']:.1f} | {r['seconds_explain'] / minutes:.2f} | {r['peak_rss_mb']:.0f} |"
+        )
     print("probabilities (60 min):", rows[-1][1]["probabilities"])
 
 

@@ -75,7 +75,13 @@ UNITS = {
 
 
 #: per-pair faithfulness numbers summarised for every method
-CURVE_METRICS = ("deletion_zero", "insertion_zero", "deletion_interp", "insertion_interp", "randomisation_rho")
+CURVE_METRICS = (
+    "deletion_zero",
+    "insertion_zero",
+    "deletion_interp",
+    "insertion_interp",
+    "randomisation_rho",
+)
 
 
 def _clean(obj: Any) -> Any:
@@ -424,7 +430,9 @@ def _entries(args: argparse.Namespace) -> tuple[list[Entry], int, list[str]]:
     return entries, fs, classes
 
 
-def _plot_pairs(plot_classes: list[str], classes: list[str], pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _plot_pairs(
+    plot_classes: list[str], classes: list[str], pairs: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
     """The first pair of each class to draw."""
     out = []
     for c in plot_classes:
@@ -436,10 +444,14 @@ def _plot_pairs(plot_classes: list[str], classes: list[str], pairs: list[tuple[i
 class Run:
     """One benchmark run: the data, the pairs and everything measured on them."""
 
-    def __init__(self, args: argparse.Namespace, entries: list[Entry], fs: int, classes: list[str], data: Any) -> None:
+    def __init__(
+        self, args: argparse.Namespace, entries: list[Entry], fs: int, classes: list[str], data: Any
+    ) -> None:
         self.args, self.entries, self.fs, self.classes, self.data = args, entries, fs, classes, data
         self.pairs = [
-            (int(r), k) for k in range(len(classes)) for r in np.flatnonzero(data.Y[:, k] > 0)[: args.n_records]
+            (int(r), k)
+            for k in range(len(classes))
+            for r in np.flatnonzero(data.Y[:, k] > 0)[: args.n_records]
         ]
         self.used = sorted({r for r, _ in self.pairs})
         self.plot_pairs = _plot_pairs(args.plot_classes, classes, self.pairs)
@@ -491,14 +503,25 @@ class Run:
                 a_rand = explain(e, rand_model, x, k, method, args.seed)
                 rhos = [rank_correlation(u, v) for u, v in zip(a, a_rand)]
             for j, r in enumerate(rs):
-                self.per_pair.append(self._pair_row(e, method, r, cname, a[j], float(p0[j]), cz, ci, j, rhos[j]))
+                self.per_pair.append(
+                    self._pair_row(e, method, r, cname, a[j], float(p0[j]), cz, ci, j, rhos[j])
+                )
                 if (r, k) in self.plot_pairs:
                     self.maps[e.label, method, r, k] = a[j]
             self.fractions = cz.fractions.tolist()
             print(f"[explainers] {e.label} {cname} {method}: {time.perf_counter() - t0:.1f} s", flush=True)
 
     def _pair_row(
-        self, e: Entry, method: str, r: int, cname: str, a: np.ndarray, p: float, cz: Any, ci: Any, j: int,
+        self,
+        e: Entry,
+        method: str,
+        r: int,
+        cname: str,
+        a: np.ndarray,
+        p: float,
+        cz: Any,
+        ci: Any,
+        j: int,
         rho: float,
     ) -> dict[str, Any]:
         win = EXPECTED_WINDOW.get(cname)
@@ -647,7 +670,9 @@ def main(argv: list[str] | None = None) -> int:
         "per_pair": run.per_pair,
         "notes": NOTES,
     }
-    res["figures"] = make_figures(out, entries, run.maps, data.X, data.ecg_ids, fs, classes, run.plot_pairs, run.probs)
+    res["figures"] = make_figures(
+        out, entries, run.maps, data.X, data.ecg_ids, fs, classes, run.plot_pairs, run.probs
+    )
     res["figures"].insert(0, curves_figure(out, res))
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     res["seconds"] = time.perf_counter() - t_start

@@ -51,11 +51,15 @@ def main() -> None:
     train, val = folds <= 8, folds == 9
     clean = np.stack([quality.reversal_features(b) for b in beats])
     mean, scale = clean[train].mean(0), clean[train].std(0) + 1e-6
-    model: dict = {"mean": mean.tolist(), "scale": scale.tolist(), "classifiers": {},
-                   "fitted_on": f"PTB-XL folds 1-8 ({int(train.sum())} records of {args.data}), thresholds on "
-                                f"fold 9 ({int(val.sum())} records), max false alarm {args.max_false_alarm}",
-                   "features": "per limb lead: QRS peak, QRS area, P peak, T peak (/ median QRS size), "
-                               "corr with V6, corr with V1"}
+    model: dict = {
+        "mean": mean.tolist(),
+        "scale": scale.tolist(),
+        "classifiers": {},
+        "fitted_on": f"PTB-XL folds 1-8 ({int(train.sum())} records of {args.data}), thresholds on "
+        f"fold 9 ({int(val.sum())} records), max false alarm {args.max_false_alarm}",
+        "features": "per limb lead: QRS peak, QRS area, P peak, T peak (/ median QRS size), "
+        "corr with V6, corr with V1",
+    }
     for swap in quality.SWAPS:
         swapped = np.stack([quality.reversal_features(quality.swap_limb_leads(b, swap)) for b in beats])
         xtr = (np.concatenate([clean[train], swapped[train]]) - mean) / scale
@@ -66,14 +70,19 @@ def main() -> None:
         candidates = np.unique(np.r_[0.5, p_clean[p_clean > 0.5] + 1e-9])
         threshold = next(t for t in candidates if (p_clean >= t).mean() <= args.max_false_alarm)
         detection = float((p_swap >= threshold).mean())
-        print(f"{swap}: threshold {threshold:.3f}; fold 9 detection {detection:.3f}, "
-              f"false alarms {(p_clean >= threshold).mean():.3f}")
+        print(
+            f"{swap}: threshold {threshold:.3f}; fold 9 detection {detection:.3f}, "
+            f"false alarms {(p_clean >= threshold).mean():.3f}"
+        )
         if detection < args.min_detection:  # a warning that rarely fires but still false-alarms helps nobody
             print(f"{swap}: left out (fold-9 detection below {args.min_detection})")
             model.setdefault("left_out", {})[swap] = f"fold-9 detection {detection:.3f} at the threshold"
             continue
-        model["classifiers"][swap] = {"coef": lr.coef_[0].tolist(), "intercept": float(lr.intercept_[0]),
-                                      "threshold": float(threshold)}
+        model["classifiers"][swap] = {
+            "coef": lr.coef_[0].tolist(),
+            "intercept": float(lr.intercept_[0]),
+            "threshold": float(threshold),
+        }
     worst = np.array([quality.precordial_scores(b).min() for b in beats[val]])
     cands = np.sort(np.r_[worst, -1.0])
     thr = max(t for t in cands if t <= 0 and (worst < t).mean() <= args.max_false_alarm)
@@ -81,8 +90,10 @@ def main() -> None:
     inv = beats[val].copy()
     inv[:, 7] *= -1
     det = np.mean([quality.precordial_scores(b)[1] < thr for b in inv])
-    print(f"inverted precordial: threshold {thr:.3f}; fold 9 V2 detection {det:.3f}, "
-          f"false alarms {(worst < thr).mean():.3f}")
+    print(
+        f"inverted precordial: threshold {thr:.3f}; fold 9 V2 detection {det:.3f}, "
+        f"false alarms {(worst < thr).mean():.3f}"
+    )
     Path(args.out).write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
     print(f"written {args.out}")
 

@@ -19,8 +19,9 @@ def reference_forward(model: torch.nn.Module, x: torch.Tensor) -> ModelOutput:
     logits = torch.stack([o.logits for o in outs]).mean(0)
     if any(o.weights is None for o in outs):
         return ModelOutput(logits)
-    return ModelOutput(logits, torch.stack([o.weights for o in outs]).mean(0),
-                       torch.stack([o.bias for o in outs]).mean(0))
+    return ModelOutput(
+        logits, torch.stack([o.weights for o in outs]).mean(0), torch.stack([o.bias for o in outs]).mean(0)
+    )
 
 
 def reference_sliding(model: torch.nn.Module, x: torch.Tensor, window: int, stride: int) -> ModelOutput:

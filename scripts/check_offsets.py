@@ -29,19 +29,28 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=ExcludedClassWarning)  # classes absent from a small subset
-    models = {c: [Predictor.from_checkpoint(Path(args.study) / c / f"seed{s}" / "best.pt", device="cpu")
-                  for s in args.seeds] for c in args.configs}
+    models = {
+        c: [
+            Predictor.from_checkpoint(Path(args.study) / c / f"seed{s}" / "best.pt", device="cpu")
+            for s in args.seeds
+        ]
+        for c in args.configs
+    }
     first = next(iter(models.values()))[0]
     task = load_task(args.data, first.task, first.fs, progress=False)
     for split in ("val", "test"):
         part = task.split(split)
         centred = part.X - part.X.mean(-1, keepdims=True)
         for name, members in models.items():
-            scores = [[macro_auroc(part.Y, p.forward(p.standardise(x))["logits"]) for x in (part.X, centred)]
-                      for p in members]
+            scores = [
+                [macro_auroc(part.Y, p.forward(p.standardise(x))["logits"]) for x in (part.X, centred)]
+                for p in members
+            ]
             as_trained, no_offset = np.mean(scores, axis=0)
-            print(f"{split:4s} {name:32s} as trained {as_trained:.4f}  lead means removed {no_offset:.4f}  "
-                  f"({len(members)} seeds)")
+            print(
+                f"{split:4s} {name:32s} as trained {as_trained:.4f}  lead means removed {no_offset:.4f}  "
+                f"({len(members)} seeds)"
+            )
     return 0
 
 

@@ -51,23 +51,38 @@ def main(argv: list[str] | None = None) -> int:
 
     missing = [r for r, _ in EXPLANATIONS.values() if not (args.data / f"{r}.hea").exists()]
     if missing:
-        print(f"error: {args.data} lacks {', '.join(missing)}: give a PTB-XL folder with --data", file=sys.stderr)
+        print(
+            f"error: {args.data} lacks {', '.join(missing)}: give a PTB-XL folder with --data",
+            file=sys.stderr,
+        )
         return 2
     names = list(EXPLANATIONS) + ([] if args.no_screenshot else ["app_screenshot.png"])
     existing = [n for n in names if (args.out / n).exists()]
     if existing and not args.overwrite:
-        print(f"error: {args.out} already holds {', '.join(existing)}: add --overwrite to replace them",
-              file=sys.stderr)
+        print(
+            f"error: {args.out} already holds {', '.join(existing)}: add --overwrite to replace them",
+            file=sys.stderr,
+        )
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (record, cls) in EXPLANATIONS.items():
         _explain(args.data, record, cls, args.out / name, args.model)
         print(f"wrote {args.out / name}")
     if not args.no_screenshot:
-        env = {**os.environ, "ECGIMN_SCREENSHOT": str((args.out / "app_screenshot.png").resolve()),
-               "ECGIMN_APP_MODEL": args.model}
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               str(ROOT / "tests" / "test_app_browser.py") + "::test_screenshot"]
+        env = {
+            **os.environ,
+            "ECGIMN_SCREENSHOT": str((args.out / "app_screenshot.png").resolve()),
+            "ECGIMN_APP_MODEL": args.model,
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "tests" / "test_app_browser.py") + "::test_screenshot",
+        ]
         subprocess.run(cmd, check=True, env=env, cwd=ROOT)
         print(f"wrote {args.out / 'app_screenshot.png'}")
     return 0

@@ -24,7 +24,13 @@ def _counts(x_mv: np.ndarray, lsb_uv: float) -> np.ndarray:
 
 
 def write_muse(
-    path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, lsb_uv: float = 4.88, median: bool = True
+    path: Path,
+    x_mv: np.ndarray,
+    names: Sequence[str],
+    fs: float,
+    *,
+    lsb_uv: float = 4.88,
+    median: bool = True,
 ) -> Path:
     """GE MUSE ``RestingECG`` (with the DOCTYPE line real exports carry) with a Median (here: the first 0.6 s)
     and a Rhythm waveform."""
@@ -63,7 +69,13 @@ _AECG_CODES = {"aVR": "AVR", "aVL": "AVL", "aVF": "AVF"}
 
 
 def write_aecg(
-    path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, scale_uv: float = 2.5, origin_uv: float = 0.0
+    path: Path,
+    x_mv: np.ndarray,
+    names: Sequence[str],
+    fs: float,
+    *,
+    scale_uv: float = 2.5,
+    origin_uv: float = 0.0,
 ) -> Path:
     """HL7 aECG ``AnnotatedECG`` (urn:hl7-org:v3) with one RHYTHM series holding, as real exports do, a
     REPRESENTATIVE_BEAT derived series (here: the first 0.6 s)."""
@@ -145,13 +157,23 @@ def xli_encode(leads: Sequence[np.ndarray]) -> bytes:
         d[2:-1] = 2 * s[2:-1] - s[1:-2] - s[3:] + 64
         d16 = d.astype(np.int16).view(np.uint16)
         chunk = _lzw_encode(bytes((d16 >> 8).astype(np.uint8)) + bytes((d16 & 0xFF).astype(np.uint8)))
-        out += len(chunk).to_bytes(4, "little", signed=True) + b"\0\0" + int(first).to_bytes(2, "little", signed=True)
+        out += (
+            len(chunk).to_bytes(4, "little", signed=True)
+            + b"\0\0"
+            + int(first).to_bytes(2, "little", signed=True)
+        )
         out += chunk
     return bytes(out)
 
 
 def write_sierra(
-    path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, resolution_uv: float = 5.0, xli: bool = False
+    path: Path,
+    x_mv: np.ndarray,
+    names: Sequence[str],
+    fs: float,
+    *,
+    resolution_uv: float = 5.0,
+    xli: bool = False,
 ) -> Path:
     """Philips Sierra ``restingecgdata`` 1.04 (12 leads in standard order for XLI, as the carts write them)."""
     counts = [_counts(lead, resolution_uv).astype(np.int64) for lead in x_mv]
@@ -194,7 +216,9 @@ _DICOM_LEADS = {
 }  # fmt: skip
 
 
-def write_dicom(path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, sensitivity_uv: float = 2.5) -> Path:
+def write_dicom(
+    path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, sensitivity_uv: float = 2.5
+) -> Path:
     """DICOM 12-Lead ECG Waveform Storage with one RHYTHM multiplex group (int16, sensitivity in µV)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -213,7 +237,11 @@ def write_dicom(path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *
     for name in names:
         ch = Dataset()
         src = Dataset()
-        src.CodeValue, src.CodingSchemeDesignator, src.CodeMeaning = *_DICOM_LEADS[name][:1], "SCPECG", _DICOM_LEADS[name][1]
+        src.CodeValue, src.CodingSchemeDesignator, src.CodeMeaning = (
+            *_DICOM_LEADS[name][:1],
+            "SCPECG",
+            _DICOM_LEADS[name][1],
+        )
         ch.ChannelSourceSequence = [src]
         unit = Dataset()
         unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = "uV", "UCUM", "microvolt"
@@ -265,9 +293,11 @@ def write_scp(path: Path, x_mv: np.ndarray, names: Sequence[str], fs: float, *, 
     sec3 = struct.pack("<BB", len(names), (len(names) << 3) | 0x04) + b"".join(
         struct.pack("<IIB", 1, n, _SCP_LEAD_CODES[name]) for name in names
     )
-    sec6 = struct.pack("<HHBB", avm_nv, round(1e6 / fs), 0, 0) + b"".join(
-        struct.pack("<H", 2 * n) for _ in names
-    ) + b"".join(c.tobytes() for c in counts)
+    sec6 = (
+        struct.pack("<HHBB", avm_nv, round(1e6 / fs), 0, 0)
+        + b"".join(struct.pack("<H", 2 * n) for _ in names)
+        + b"".join(c.tobytes() for c in counts)
+    )
     bodies = {3: _scp_section(3, sec3), 6: _scp_section(6, sec6)}
     n_pointers = 12
     sec0_len = 16 + 10 * n_pointers

@@ -245,7 +245,8 @@ def test_update_works_with_the_default_options(page: Any, shared_ptbxl: Path) ->
             page.click("#opts-btn")
         assert response.value.status == 200
         page.wait_for_function(
-            "([w]) => document.getElementById('seg-hint').textContent.includes(`Strongest ${w} s`)", arg=[window]
+            "([w]) => document.getElementById('seg-hint').textContent.includes(`Strongest ${w} s`)",
+            arg=[window],
         )
         _no_error(page)
 
@@ -286,7 +287,9 @@ def test_prediction_rows_by_keyboard_and_focus_after_actions(page: Any, shared_p
     target = next(c for c in CLASSES if c != page.input_value("#opt-class"))
     page.locator(f"#pred-table button[data-cls='{target}']").focus()
     page.keyboard.press("Enter")
-    page.wait_for_function("([c]) => document.getElementById('fig-title').textContent.includes(c)", arg=[target])
+    page.wait_for_function(
+        "([c]) => document.getElementById('fig-title').textContent.includes(c)", arg=[target]
+    )
     page.wait_for_function("() => document.activeElement && document.activeElement.tagName === 'BUTTON'")
     assert page.evaluate("document.activeElement.dataset.cls") == target  # not dropped to <body>
     page.click("#whatif-btn")
@@ -311,7 +314,9 @@ def test_ptbxl_reference_label_beside_the_prediction(page: Any) -> None:
     ecg_id = option.get_attribute("value")
     page.select_option("#ptbxl-select", ecg_id)
     page.click("#ptbxl-btn")
-    page.wait_for_function("([i]) => document.getElementById('record-title').textContent.includes(i)", arg=[ecg_id])
+    page.wait_for_function(
+        "([i]) => document.getElementById('record-title').textContent.includes(i)", arg=[ecg_id]
+    )
     ref = page.locator("#pred-card #reference")
     assert ref.is_visible() and "PTB-XL reference label" in ref.inner_text()
     listed = option.inner_text().split("·")[1].strip()

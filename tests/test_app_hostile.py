@@ -142,7 +142,9 @@ def test_mathtext_file_name_draws_its_figures(predictor: Predictor, temp_root: P
 
 
 @pytest.mark.parametrize("name", ["a\x00b.csv", "evil\u202ecod.csv", "x\u2066y.csv", "bell\x07.csv"])
-def test_control_and_bidi_names_are_refused_not_echoed(predictor: Predictor, temp_root: Path, name: str) -> None:
+def test_control_and_bidi_names_are_refused_not_echoed(
+    predictor: Predictor, temp_root: Path, name: str
+) -> None:
     c = TestClient(create_app(predictor, temp_root=temp_root))
     r = _raw_upload(c, [(name, _csv())], {"fs": "100"})
     assert r.status_code == 400 and "rename the file" in _error(r)
@@ -159,19 +161,26 @@ def test_sessions_hold_their_own_records(predictor: Predictor, temp_root: Path) 
     first = _upload(alice, "a.npy", _npy(_signal()), fs="100")
     assert first.status_code == 200 and "ecgimn_session" in first.cookies
     rid = first.json()["id"]
-    for i in range(2 * RECORDS_PER_SESSION + 4):  # another client loads many more records than one session holds
+    for i in range(
+        2 * RECORDS_PER_SESSION + 4
+    ):  # another client loads many more records than one session holds
         assert _upload(bob, f"b{i}.npy", _npy(_signal() * (1 + i / 100)), fs="100").status_code == 200
     assert alice.get("/api/explain", params={"id": rid}).status_code == 200  # not evicted by bob
     r = bob.get("/api/explain", params={"id": rid})  # nor readable by him
     assert r.status_code == 404 and "load it again" in _error(r)
     # a session's quota drops its own oldest records
-    ids = [_upload(alice, f"a{i}.npy", _npy(_signal()), fs="100").json()["id"] for i in range(RECORDS_PER_SESSION)]
+    ids = [
+        _upload(alice, f"a{i}.npy", _npy(_signal()), fs="100").json()["id"]
+        for i in range(RECORDS_PER_SESSION)
+    ]
     assert alice.get("/api/explain", params={"id": rid}).status_code == 404
     assert all(alice.get("/api/explain", params={"id": i}).status_code == 200 for i in ids)
     assert app.state.service.sessions.stats() == {"sessions": 2, "records": 2 * RECORDS_PER_SESSION}
 
 
-def test_full_server_answers_503_with_retry_after_and_never_evicts(predictor: Predictor, temp_root: Path) -> None:
+def test_full_server_answers_503_with_retry_after_and_never_evicts(
+    predictor: Predictor, temp_root: Path
+) -> None:
     app = create_app(predictor, temp_root=temp_root, limits=Limits(max_sessions=2))
     a, b, c = TestClient(app), TestClient(app), TestClient(app)
     rid = _upload(a, "a.npy", _npy(_signal()), fs="100").json()["id"]
@@ -276,14 +285,27 @@ def _with_input_check(monkeypatch: pytest.MonkeyPatch, status: str) -> None:
 
     def report(self: Any) -> dict[str, Any]:
         out = original(self)
-        out["input_check"] = {"status": status, "findings": [] if status == "ok" else [
-            {"code": "units", "severity": status, "message": "amplitudes look like volts, not mV", "leads": ["II"]}]}
+        out["input_check"] = {
+            "status": status,
+            "findings": []
+            if status == "ok"
+            else [
+                {
+                    "code": "units",
+                    "severity": status,
+                    "message": "amplitudes look like volts, not mV",
+                    "leads": ["II"],
+                }
+            ],
+        }
         return out
 
     monkeypatch.setattr(report_module.RecordExplanation, "report", report)
 
 
-def test_refused_input_shows_no_prediction(predictor: Predictor, temp_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refused_input_shows_no_prediction(
+    predictor: Predictor, temp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _with_input_check(monkeypatch, "refused")
     c = TestClient(create_app(predictor, temp_root=temp_root))
     data = _upload(c, "a.npy", _npy(_signal()), fs="100").json()
@@ -316,7 +338,11 @@ def test_access_token(predictor: Predictor, temp_root: Path) -> None:
     assert c.get("/").status_code == 401
     assert c.get("/?token=wrong-token-0123456789").status_code == 401
     r = c.get(f"/?token={token}", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/" and "httponly" in r.headers["set-cookie"].lower()
+    assert (
+        r.status_code == 303
+        and r.headers["location"] == "/"
+        and "httponly" in r.headers["set-cookie"].lower()
+    )
     assert c.get("/api/info").status_code == 200  # the cookie now carries it
     other = TestClient(app)
     assert other.get("/api/info", headers={"authorization": f"Bearer {token}"}).status_code == 200
@@ -354,8 +380,13 @@ def test_log_lines_are_timestamped() -> None:
     formatter = logging.getLogger("ecgimn.audit").handlers[0].formatter
     line = formatter.format(logging.LogRecord("ecgimn.audit", logging.INFO, "x", 1, "hello", None, None))
     assert line[:4].isdigit() and "T" in line[:20] and line.endswith("hello")
-    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False,
-                               "loggers": {n: {"handlers": [], "propagate": True} for n in cfg["loggers"]}})
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "loggers": {n: {"handlers": [], "propagate": True} for n in cfg["loggers"]},
+        }
+    )
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -363,7 +394,9 @@ def test_log_lines_are_timestamped() -> None:
     (["--max-upload-mb", "-1"], "--max-upload-mb"), (["--port", "99999"], "--port"), (["--port", "0"], "--port"),
     (["--max-seconds", "nan"], "--max-seconds"),
 ])  # fmt: skip
-def test_cli_app_bad_options_give_error_lines(args: list[str], expected: str, capsys: pytest.CaptureFixture) -> None:
+def test_cli_app_bad_options_give_error_lines(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture
+) -> None:
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["app", *args])
     err = capsys.readouterr().err
@@ -381,7 +414,12 @@ def test_cli_app_needs_a_token_off_loopback(
     assert main(["app", "--model", str(ckpt), "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--token" in err and not ran
-    assert main(["app", "--model", str(ckpt), "--host", "0.0.0.0", "--no-token", "--allowed-hosts", "ecg.example"]) == 0
+    assert (
+        main(
+            ["app", "--model", str(ckpt), "--host", "0.0.0.0", "--no-token", "--allowed-hosts", "ecg.example"]
+        )
+        == 0
+    )
     assert "log_config" in ran and "WARNING" in capsys.readouterr().err
     c = TestClient(ran["app"], base_url="http://ecg.example")
     assert c.get("/api/info").status_code == 200
@@ -477,7 +515,9 @@ def test_hostile_corpus(predictor: Predictor, temp_root: Path, caplog: pytest.Lo
             and seconds < CASE_SECONDS and peak_mb < CASE_PEAK_MB
         )  # fmt: skip
         if not ok:
-            failures.append(f"{case}: {r.status_code} (want {expected}) {seconds:.1f} s {peak_mb:.0f} MB {r.text[:200]}")
+            failures.append(
+                f"{case}: {r.status_code} (want {expected}) {seconds:.1f} s {peak_mb:.0f} MB {r.text[:200]}"
+            )
     assert not failures, failures
     assert time.perf_counter() - start < 60
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0 < CORPUS_RSS_GROWTH_MB

@@ -24,14 +24,27 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_predict_resumes_after_a_kill_and_lists_bad_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_resumes_after_a_kill_and_lists_bad_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ecgimn.api import Predictor
     from ecgimn.cli import main
 
     data = _folder(tmp_path / "ecgs")
     out = tmp_path / "results.csv"
-    args = ["predict", str(data), "--out", str(out), "--workers", "0", "--batch-size", "2", "--no-progress",
-            "--fs", "100"]
+    args = [
+        "predict",
+        str(data),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--batch-size",
+        "2",
+        "--no-progress",
+        "--fs",
+        "100",
+    ]
     real = Predictor.explain
     seen: list[int] = []
 
@@ -47,10 +60,14 @@ def test_predict_resumes_after_a_kill_and_lists_bad_files(tmp_path: Path, monkey
     done_first = {r["file"] for r in first}
     assert sum(r["status"] == "ok" for r in first) == 2  # the first batch was written before the "kill"
     with open(out, "a") as f:
-        f.write(str(data / "rec4.hea") + ",ok,,NO")  # a half-written last line, as a kill during a write leaves
+        f.write(
+            str(data / "rec4.hea") + ",ok,,NO"
+        )  # a half-written last line, as a kill during a write leaves
 
     seen.clear()
-    monkeypatch.setattr(Predictor, "explain", lambda self, x, *a, **k: (seen.append(len(x)), real(self, x, *a, **k))[1])
+    monkeypatch.setattr(
+        Predictor, "explain", lambda self, x, *a, **k: (seen.append(len(x)), real(self, x, *a, **k))[1]
+    )
     assert main(args) == 1  # some files failed
     rows = _rows(out)
     files = [r["file"] for r in rows]

@@ -72,7 +72,13 @@ def help_results() -> dict[str, dict]:
 
 def test_every_script_is_found() -> None:
     names = {p.name for p in SCRIPTS}
-    assert {"bench_models.py", "bench_inference.py", "explainers.py", "check_offsets.py", "ship_default.py"} <= names
+    assert {
+        "bench_models.py",
+        "bench_inference.py",
+        "explainers.py",
+        "check_offsets.py",
+        "ship_default.py",
+    } <= names
     assert "app_common.py" not in names  # a helper module, not a script
 
 
@@ -96,8 +102,15 @@ def mixed_ptbxl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bench_models_tiny_run() -> None:
     out = _ok(_run("benchmarks/bench_models.py", "--models", "imn-1d", "--steps", "1", "--batch-size", "2",
                    "--length", "250", "--threads", "1"))  # fmt: skip
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("imn-paper ", "imn-1d "))}
-    assert set(rows) == {"imn-paper", "imn-1d"}  # imn-paper is always timed: the reference of the ratio column
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line.startswith(("imn-paper ", "imn-1d "))
+    }
+    assert set(rows) == {
+        "imn-paper",
+        "imn-1d",
+    }  # imn-paper is always timed: the reference of the ratio column
     assert rows["imn-paper"][-1] == "1.0x" and float(rows["imn-1d"][2]) > 0  # s/step
 
 
@@ -145,8 +158,17 @@ def test_readme_figures_real_run(shared_ptbxl: Path, tmp_path: Path) -> None:
                    "--no-screenshot"))  # fmt: skip
     for name in ("example_explanation.png", "example_sttc.png"):
         assert (tmp_path / name).stat().st_size > 50_000 and name in out
-    assert _run("scripts/readme_figures.py", "--data", str(shared_ptbxl), "--out", str(tmp_path),
-                "--no-screenshot").returncode == 2  # no --overwrite: nothing replaced
+    assert (
+        _run(
+            "scripts/readme_figures.py",
+            "--data",
+            str(shared_ptbxl),
+            "--out",
+            str(tmp_path),
+            "--no-screenshot",
+        ).returncode
+        == 2
+    )  # no --overwrite: nothing replaced
 
 
 @pytest.mark.slow
@@ -170,5 +192,17 @@ def test_bench_input_checks_tiny_run(shared_ptbxl: Path, tmp_path: Path) -> None
 @pytest.mark.slow
 def test_app_soak_tiny_run(tmp_path: Path) -> None:
     pytest.importorskip("uvicorn")
-    _ok(_run("benchmarks/app_soak.py", "--uploads", "6", "--clients", "1", "--every", "3", "--out", str(tmp_path)))
+    _ok(
+        _run(
+            "benchmarks/app_soak.py",
+            "--uploads",
+            "6",
+            "--clients",
+            "1",
+            "--every",
+            "3",
+            "--out",
+            str(tmp_path),
+        )
+    )
     assert (tmp_path / "app-soak.md").is_file() and (tmp_path / "app-soak.png").is_file()

@@ -19,7 +19,9 @@ def _signal(seconds: float = 10, fs: int = 100) -> np.ndarray:
     return (0.5 * np.sin(2 * np.pi * 1.2 * t)[None] * np.linspace(0.5, 1.5, 12)[:, None]).astype(np.float32)
 
 
-@pytest.mark.parametrize("fs", [None, 0, -100, math.nan, math.inf, -math.inf, 1e9, 1e308, 1e-300, 1e-5, 0.2, "x", True])
+@pytest.mark.parametrize(
+    "fs", [None, 0, -100, math.nan, math.inf, -math.inf, 1e9, 1e308, 1e-300, 1e-5, 0.2, "x", True]
+)
 def test_check_fs_refuses_implausible_rates(fs: object) -> None:
     with pytest.raises(InputError, match="fs|sampling rate") as exc:
         check_fs(fs)
@@ -79,7 +81,9 @@ def test_npz_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
 def test_npy_header_is_checked_before_loading(tmp_path: Path) -> None:
     path = tmp_path / "huge.npy"
     with open(path, "wb") as fh:  # a header declaring 12 x 50 M float64 followed by almost nothing
-        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (12, 50_000_000)})
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": (12, 50_000_000)}
+        )
         fh.write(b"\0" * 64)
     with pytest.raises(InputError, match="declares shape"):
         read_ecg(path, fs=500)
@@ -139,7 +143,9 @@ def test_predictor_refuses_an_empty_batch(tmp_path: Path) -> None:
         predictor.predict_proba(np.zeros((0, 12, 1000), np.float32), fs=100)
 
 
-def test_cli_explain_refuses_hostile_inputs_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_explain_refuses_hostile_inputs_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from conftest import write_random_checkpoint
 
     from ecgimn.cli import main

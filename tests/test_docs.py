@@ -22,7 +22,9 @@ def _local_targets(md: Path) -> list[tuple[str, Path]]:
 
 def test_readme_and_results_links_resolve() -> None:
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    broken = [f"{md.relative_to(ROOT)}: {t}" for md in pages for t, path in _local_targets(md) if not path.exists()]
+    broken = [
+        f"{md.relative_to(ROOT)}: {t}" for md in pages for t, path in _local_targets(md) if not path.exists()
+    ]
     assert not broken, "links to missing files:\n" + "\n".join(broken)
 
 

@@ -147,7 +147,9 @@ def test_vendor_xml_eight_leads_and_zip(capsys, ckpt, tmp_path) -> None:
     for stem in ("muse", "rec"):
         report = read_report(out, stem)
         assert report["acquisition"]["format"] == "GE MUSE XML"
-        assert any("III, aVR, aVL, aVF not in the file; derived" in n for n in report["input_checks"]["notes"])
+        assert any(
+            "III, aVR, aVL, aVF not in the file; derived" in n for n in report["input_checks"]["notes"]
+        )
     assert read_report(out, "rec")["source"].endswith("rec.zip:muse.xml")
     (tmp_path / "bad.zip").write_bytes(b"PK nope")
     rc, _, err = explain(capsys, ckpt, tmp_path / "out2", tmp_path / "bad.zip", *FAST)
@@ -195,8 +197,14 @@ def test_directory_batch_with_a_corrupt_file(capsys, ckpt, tmp_path, shared_ptbx
                header="time," + ",".join(LEADS), comments="")  # fmt: skip
     (data / "corrupt.csv").write_text("hello,world\nfoo,bar\n")
     (data / "README.md").write_text("not an ECG")  # ignored: not an ECG suffix
-    np.savetxt(data / "plain.txt", np.column_stack([t, ecg_like(seed=5).T]), delimiter="\t", fmt="%.6f",
-               header="time\t" + "\t".join(LEADS), comments="")  # .txt: read as by read_ecg and the app
+    np.savetxt(
+        data / "plain.txt",
+        np.column_stack([t, ecg_like(seed=5).T]),
+        delimiter="\t",
+        fmt="%.6f",
+        header="time\t" + "\t".join(LEADS),
+        comments="",
+    )  # .txt: read as by read_ecg and the app
     out = tmp_path / "out"
     rc, text, err = explain(capsys, ckpt, out, data, *FAST)
     assert rc == 1
@@ -405,8 +413,17 @@ def test_input_check_status_refusal_and_override(capsys, ckpt, tmp_path, shared_
         return path
 
     out = tmp_path / "out"
-    rc, text, err = explain(capsys, ckpt, out, write("swapped", quality.swap_limb_leads(rec.signal, "la_ra")),
-                            *FAST, "--units", "mV", "--fs", FS)
+    rc, text, err = explain(
+        capsys,
+        ckpt,
+        out,
+        write("swapped", quality.swap_limb_leads(rec.signal, "la_ra")),
+        *FAST,
+        "--units",
+        "mV",
+        "--fs",
+        FS,
+    )
     assert rc == 0, err
     assert text.splitlines()[0] == "input: WARNING possible LA/RA reversal"
     report = read_report(out, "swapped")
@@ -436,7 +453,9 @@ def test_bad_device_and_missing_file_fail_before_the_model(capsys, ckpt, tmp_pat
     rc, _, err = run(capsys, "explain", tmp_path / "x.npy", "--fs", FS, "--model", ckpt, "--device", "tpu")
     assert_one_line_error(rc, err, "unknown device 'tpu'")
     if not torch.cuda.is_available():
-        rc, _, err = run(capsys, "explain", tmp_path / "x.npy", "--fs", FS, "--model", ckpt, "--device", "cuda")
+        rc, _, err = run(
+            capsys, "explain", tmp_path / "x.npy", "--fs", FS, "--model", ckpt, "--device", "cuda"
+        )
         assert_one_line_error(rc, err, "CUDA is not available")
 
     def no_model(*args, **kwargs):

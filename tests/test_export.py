@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from conftest import ecg_like, write_random_checkpoint
 
-ort = pytest.importorskip("onnxruntime", reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
+ort = pytest.importorskip(
+    "onnxruntime", reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed"
+)
 pytest.importorskip("onnxscript", reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
 
 

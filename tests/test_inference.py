@@ -64,9 +64,21 @@ def _assert_same(ref: ModelOutput, new: ModelOutput, x: torch.Tensor) -> None:
     assert (recon - new.logits.double()).abs().max() <= 1e-5
 
 
-MODELS = ["imn-paper", "imn-paper-static", "imn-1d", "imn-1d-dual", "imn-1d-unet", "imn-1d-ctx",
-          "imn-1d-coarse", "imn-1d-local", "imn-1d-lead-local", "blackbox-1d", "blackbox-paper", "blackbox-1d-dual",
-          "xresnet1d18"]
+MODELS = [
+    "imn-paper",
+    "imn-paper-static",
+    "imn-1d",
+    "imn-1d-dual",
+    "imn-1d-unet",
+    "imn-1d-ctx",
+    "imn-1d-coarse",
+    "imn-1d-local",
+    "imn-1d-lead-local",
+    "blackbox-1d",
+    "blackbox-paper",
+    "blackbox-1d-dual",
+    "xresnet1d18",
+]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -79,8 +91,9 @@ def test_engine_matches_model_on_one_window(name: str) -> None:
     _assert_same(ref, new, x)
 
 
-@pytest.mark.parametrize("name", ["imn-paper", "imn-1d", "imn-1d-dual", "imn-1d-coarse", "imn-1d-lead-local",
-                                  "blackbox-1d"])
+@pytest.mark.parametrize(
+    "name", ["imn-paper", "imn-1d", "imn-1d-dual", "imn-1d-coarse", "imn-1d-lead-local", "blackbox-1d"]
+)
 @pytest.mark.parametrize("length,window,stride", [(1000, 250, 125), (1037, 250, 100), (600, 250, 250)])
 def test_engine_matches_sliding_windows(name: str, length: int, window: int, stride: int) -> None:
     model = _model(name)
@@ -93,14 +106,17 @@ def test_engine_matches_sliding_windows(name: str, length: int, window: int, str
     _assert_same(ref, chunked, x)
 
 
-@pytest.mark.parametrize("members", [
-    [{"name": "imn-1d-dual"}] * 3,  # the shipped default's shape
-    [{"name": "imn-1d"}, {"name": "imn-1d-dual"}],  # views differ: per-member change of units
-    [{"name": "imn-paper"}, {"name": "imn-1d"}],
-    [{"name": "blackbox-1d"}, {"name": "blackbox-1d-dual"}],
-    [{"name": "imn-1d"}, {"name": "blackbox-1d"}],  # mixed: a black box
-    [{"name": "imn-1d-lead-local"}, {"name": "imn-1d-dual"}],  # per-lead generation beside a dual view
-])
+@pytest.mark.parametrize(
+    "members",
+    [
+        [{"name": "imn-1d-dual"}] * 3,  # the shipped default's shape
+        [{"name": "imn-1d"}, {"name": "imn-1d-dual"}],  # views differ: per-member change of units
+        [{"name": "imn-paper"}, {"name": "imn-1d"}],
+        [{"name": "blackbox-1d"}, {"name": "blackbox-1d-dual"}],
+        [{"name": "imn-1d"}, {"name": "blackbox-1d"}],  # mixed: a black box
+        [{"name": "imn-1d-lead-local"}, {"name": "imn-1d-dual"}],  # per-lead generation beside a dual view
+    ],
+)
 def test_engine_matches_ensembles_with_windows(members: list[dict]) -> None:
     torch.manual_seed(0)
     model = _randomise_batchnorm(create_model("ensemble", num_classes=5, members=members))
@@ -142,7 +158,9 @@ def test_fold_batchnorm_is_exact_on_a_sequential() -> None:
 
 def test_predict_uses_engine_and_matches_reference() -> None:
     torch.manual_seed(0)
-    model = _randomise_batchnorm(create_model("ensemble", num_classes=5, members=[{"name": "imn-1d-dual"}] * 2))
+    model = _randomise_batchnorm(
+        create_model("ensemble", num_classes=5, members=[{"name": "imn-1d-dual"}] * 2)
+    )
     x = _x(5, 1000).numpy()
     out = predict(model, x, window=250, stride=125, batch_size=2, return_maps=True)
     with torch.no_grad():
@@ -252,7 +270,9 @@ def test_fused_residual_matches_block_on_any_length() -> None:
 
     torch.manual_seed(0)
     block = _randomise_batchnorm(ResidualBlock(1, 8, 16, 7, stride=2))
-    lifted = fold_batchnorm(_lift(torch.nn.Sequential(copy.deepcopy(block)))).to(memory_format=torch.channels_last)
+    lifted = fold_batchnorm(_lift(torch.nn.Sequential(copy.deepcopy(block)))).to(
+        memory_format=torch.channels_last
+    )
     fast = _fuse_residual(_fuse_conv_gelu(lifted))
     assert isinstance(fast[0], _FusedResidual) and fast[0].pooled is not None
     for length in (64, 63):

@@ -15,7 +15,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ecgimn"
 
 #: lower numbers are lower layers; a unit may import its own layer's other units only where listed in SAME_LAYER
 LAYERS: dict[str, int] = {
-    "ecgimn": 0, "constants": 0, "errors": 0, "provenance": 0,  # root: __version__ and ecgimn.load only
+    "ecgimn": 0,
+    "constants": 0,
+    "errors": 0,
+    "provenance": 0,  # root: __version__ and ecgimn.load only
     "io": 1,
     "data": 2,
     "models": 3,
@@ -25,15 +28,20 @@ LAYERS: dict[str, int] = {
     "evaluation": 7,
     "training": 8,
     "study": 9,
-    "api": 10, "export": 10, "batch": 10,
+    "api": 10,
+    "export": 10,
+    "batch": 10,
     "app": 11,
-    "cli": 12, "__main__": 13,
+    "cli": 12,
+    "__main__": 13,
 }
 
 #: imports that run up a layer on purpose, each with its reason (function-level, never at import time)
 ALLOWED_UP: dict[tuple[str, str], str] = {
-    ("inference.predictor", "explain.waves"):
-        "Explanation.beats()/waves(): convenience views of a result on the analysis that explains it",
+    (
+        "inference.predictor",
+        "explain.waves",
+    ): "Explanation.beats()/waves(): convenience views of a result on the analysis that explains it",
 }
 
 #: the root package's __init__ only forwards ecgimn.load() to the public facade (lazily)
@@ -65,8 +73,12 @@ def imports() -> list[tuple[str, str, int]]:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
                 if node.module == "ecgimn":  # from ecgimn import api / __version__
-                    names = [f"ecgimn.{a.name}" if (SRC / a.name).exists() or (SRC / f"{a.name}.py").exists()
-                             else "ecgimn" for a in node.names]
+                    names = [
+                        f"ecgimn.{a.name}"
+                        if (SRC / a.name).exists() or (SRC / f"{a.name}.py").exists()
+                        else "ecgimn"
+                        for a in node.names
+                    ]
             else:
                 continue
             found += [(here, n, node.lineno) for n in names if n == "ecgimn" or n.startswith("ecgimn.")]
@@ -104,7 +116,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[node] = 1
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                found.append([*stack[stack.index(nxt):], nxt])
+                found.append([*stack[stack.index(nxt) :], nxt])
             elif nxt not in state:
                 visit(nxt, [*stack, nxt])
         state[node] = 2

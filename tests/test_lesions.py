@@ -69,7 +69,12 @@ def test_t_inversion_mirrors_the_t_wave(record: tuple[np.ndarray, object]) -> No
     line = np.linspace(x[v3, t_on], x[v3, t_off], t_off - t_on, endpoint=False)[peak - t_on]
     assert y[v3, peak] - line == pytest.approx(-(x[v3, peak] - line))
     flat = Lesion("t_inversion", "anterior", 0.5).apply(x, beats)
-    assert np.abs(flat[v3, t_on:t_off] - np.linspace(x[v3, t_on], x[v3, t_off], t_off - t_on, endpoint=False)).max() < 1e-12
+    assert (
+        np.abs(
+            flat[v3, t_on:t_off] - np.linspace(x[v3, t_on], x[v3, t_off], t_off - t_on, endpoint=False)
+        ).max()
+        < 1e-12
+    )
 
 
 def test_q_wave_is_a_negative_deflection_at_qrs_onset(record: tuple[np.ndarray, object]) -> None:

@@ -131,7 +131,9 @@ def test_decoder_context_makes_weights_depend_on_the_whole_window() -> None:
     far[..., 700:] += 3.0  # change only the far end of the window
     for name, expect_change in (("imn-1d", False), ("imn-1d-ctx", True)):
         model = create_model(name, num_classes=2).eval()
-        for film in getattr(model.decoder, "films", []):  # zero-initialised (identity); give it something to do
+        for film in getattr(
+            model.decoder, "films", []
+        ):  # zero-initialised (identity); give it something to do
             torch.nn.init.normal_(film.weight, std=0.1)
         with torch.no_grad():
             a, b = model(x), model(far)
@@ -142,7 +144,9 @@ def test_decoder_context_makes_weights_depend_on_the_whole_window() -> None:
     assert all((f.weight == 0).all() and (f.bias == 0).all() for f in fresh.decoder.films)
 
 
-@pytest.mark.parametrize(("imn", "twin"), [("imn-1d-dual", "blackbox-1d-dual"), ("imn-paper", "blackbox-paper")])
+@pytest.mark.parametrize(
+    ("imn", "twin"), [("imn-1d-dual", "blackbox-1d-dual"), ("imn-paper", "blackbox-paper")]
+)
 def test_dual_view_is_linear_in_the_z_scored_window(imn: str, twin: str) -> None:
     """dual_view: W and b come back in input units (exact for x); with the raw view's input weights zeroed, the
     decision depends on the z-scored window only, so a per-lead gain and offset change nothing."""
@@ -157,7 +161,9 @@ def test_dual_view_is_linear_in_the_z_scored_window(imn: str, twin: str) -> None
             out = model(x)
             if model.interpretable:
                 assert_exact(out, x)
-            first.weight[:, first.in_channels // 2 :] = 0  # the raw view: channels 12-23 (1-D), channel 1 (2-D)
+            first.weight[:, first.in_channels // 2 :] = (
+                0  # the raw view: channels 12-23 (1-D), channel 1 (2-D)
+            )
             a, b = model(x), model(x * gain + offset)
         torch.testing.assert_close(a.logits, b.logits, rtol=1e-4, atol=1e-4)
         if model.interpretable:
@@ -195,7 +201,9 @@ def test_window_starts() -> None:
         window_starts(10, 0, 1)
 
 
-@pytest.mark.parametrize("name", ["imn-1d", "imn-1d-coarse", "imn-1d-dual", "blackbox-1d", "blackbox-1d-dual"])
+@pytest.mark.parametrize(
+    "name", ["imn-1d", "imn-1d-coarse", "imn-1d-dual", "blackbox-1d", "blackbox-1d-dual"]
+)
 def test_sliding_forward(name: str) -> None:
     model = create_model(name, num_classes=2).eval()
     x = torch.randn(2, 12, 233)
@@ -310,13 +318,41 @@ def test_global_paths_move_w_everywhere() -> None:
     assert moved.min() == 0 and moved.max() == 599
 
 
-@pytest.mark.parametrize("kw", [
-    {"kernel_size": 3, "downsample": (2, 2, 2), "residual": True, "decoder_kernel_size": 3, "out_kernel_size": 1},
-    {"kernel_size": 7, "downsample": (2, 2, 2), "residual": True, "decoder_kernel_size": 5, "out_kernel_size": 1},
-    {"kernel_size": 5, "downsample": (2, 1, 4), "residual": False, "decoder_kernel_size": 3, "out_kernel_size": 3},
-    {"kernel_size": 3, "downsample": (1, 2), "residual": True, "decoder_kernel_size": 5, "out_kernel_size": 3,
-     "lead_local": True, "bias": "dynamic"},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {
+            "kernel_size": 3,
+            "downsample": (2, 2, 2),
+            "residual": True,
+            "decoder_kernel_size": 3,
+            "out_kernel_size": 1,
+        },
+        {
+            "kernel_size": 7,
+            "downsample": (2, 2, 2),
+            "residual": True,
+            "decoder_kernel_size": 5,
+            "out_kernel_size": 1,
+        },
+        {
+            "kernel_size": 5,
+            "downsample": (2, 1, 4),
+            "residual": False,
+            "decoder_kernel_size": 3,
+            "out_kernel_size": 3,
+        },
+        {
+            "kernel_size": 3,
+            "downsample": (1, 2),
+            "residual": True,
+            "decoder_kernel_size": 5,
+            "out_kernel_size": 3,
+            "lead_local": True,
+            "bias": "dynamic",
+        },
+    ],
+)
 def test_w_reach_bounds_the_measured_dependence(kw: dict) -> None:
     """w_reach is a bound of where W depends on x, and not a loose one (within one latent step of the measured)."""
     n = len(kw["downsample"])
@@ -334,8 +370,9 @@ def test_w_reach_bounds_the_measured_dependence(kw: dict) -> None:
 
 def test_lead_local_dual_view_and_dynamic_bias_stay_exact() -> None:
     """Per-lead generation composes with the dual view and a dynamic bias (pooled over leads and time)."""
-    model = create_model("imn-1d-lead-local", num_classes=2, dual_view=True, linear_view="z", bias="dynamic",
-                         max_reach=None).eval()
+    model = create_model(
+        "imn-1d-lead-local", num_classes=2, dual_view=True, linear_view="z", bias="dynamic", max_reach=None
+    ).eval()
     assert model.reach is None  # the z-scored view reads the whole window
     x = torch.randn(3, 12, 250) * 2 + 0.3
     with torch.no_grad():

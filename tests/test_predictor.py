@@ -42,15 +42,19 @@ def test_baseline_filter_is_part_of_standardise(tmp_path: Path, ckpt_path: Path)
     filtered = Predictor({**ck, "preprocess": {"baseline": "highpass"}}, device="cpu")
     x = ecg_like(1000)[None] + 1.0  # an offset the high-pass removes
     assert not np.allclose(plain.standardise(x), filtered.standardise(x))
-    np.testing.assert_allclose(filtered.forward(filtered.standardise(x))["logits"], filtered.logits(x, fs=100),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        filtered.forward(filtered.standardise(x))["logits"], filtered.logits(x, fs=100), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_stride_falls_back_to_the_window(tmp_path: Path, ckpt_path: Path) -> None:
     ck = load_checkpoint(ckpt_path)
     assert window_stride(ck) == (1000, 500)
-    old = {k: v for k, v in ck.items() if k not in ("stride_samples", "format", "format_version",
-                                                     "package_version")}
+    old = {
+        k: v
+        for k, v in ck.items()
+        if k not in ("stride_samples", "format", "format_version", "package_version")
+    }
     path = save_checkpoint(tmp_path / "old.pt", old)
     assert Predictor.from_checkpoint(path, device="cpu").stride == 1000
 
@@ -78,7 +82,9 @@ def test_sigmoid_is_stable_and_exact() -> None:
     from scipy.special import expit
 
     np.testing.assert_allclose(p, expit(z), rtol=1e-12, atol=0)
-    np.testing.assert_allclose(sigmoid(z.astype(np.float32)), torch.sigmoid(torch.tensor(z)).numpy(), atol=1e-7)
+    np.testing.assert_allclose(
+        sigmoid(z.astype(np.float32)), torch.sigmoid(torch.tensor(z)).numpy(), atol=1e-7
+    )
 
 
 def test_one_signal_shape_check() -> None:

@@ -27,7 +27,9 @@ def _csv(path: Path) -> Path:
     return path
 
 
-def test_cli_json_report_carries_provenance(ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_json_report_carries_provenance(
+    ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from ecgimn.cli import main
 
     csv = _csv(tmp_path / "rec.csv")
@@ -46,12 +48,16 @@ def test_cli_json_report_carries_provenance(ckpt: Path, tmp_path: Path, capsys: 
 def test_wfdb_input_digest_covers_header_and_data(tmp_path: Path) -> None:
     (tmp_path / "r.hea").write_bytes(b"header")
     (tmp_path / "r.dat").write_bytes(b"data")
-    want = sha256_files([("r.hea", hashlib.sha256(b"header").hexdigest()), ("r.dat", hashlib.sha256(b"data").hexdigest())])
+    want = sha256_files(
+        [("r.hea", hashlib.sha256(b"header").hexdigest()), ("r.dat", hashlib.sha256(b"data").hexdigest())]
+    )
     assert input_sha256(tmp_path / "r.hea") == input_sha256(tmp_path / "r") == want
     assert input_sha256(tmp_path / "missing.csv") is None
 
 
-def test_pictures_carry_provenance_and_literal_titles(ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pictures_carry_provenance_and_literal_titles(
+    ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A record named x$^{$ broke drawing (mathtext); the app's heatmap was titled "figure: ..."."""
     import ecgimn.viz
     from ecgimn.api import load
@@ -64,10 +70,14 @@ def test_pictures_carry_provenance_and_literal_titles(ckpt: Path, tmp_path: Path
     assert result.report()["provenance"]["input_hashed"].startswith("signal")
     seen: list[Any] = []
     original = ecgimn.viz.save_figure
-    monkeypatch.setattr(ecgimn.viz, "save_figure", lambda fig, path, **kw: (seen.append(fig), original(fig, path, **kw))[1])
+    monkeypatch.setattr(
+        ecgimn.viz, "save_figure", lambda fig, path, **kw: (seen.append(fig), original(fig, path, **kw))[1]
+    )
     paths = render(result, tmp_path / "out", formats=("png",), stem="figure")
     assert len(paths) == 2 and all(p.stat().st_size > 1000 for p in paths)
-    texts = [[t.get_text() for t in fig.texts] + [ax.get_title(loc="left") for ax in fig.axes] for fig in seen]
+    texts = [
+        [t.get_text() for t in fig.texts] + [ax.get_title(loc="left") for ax in fig.axes] for fig in seen
+    ]
     assert all(any("model sha256" in t for t in tt) for tt in texts)
     heat = " ".join(texts[1])
     assert "figure:" not in heat and r"x\$^{\$: evidence for MI" in heat

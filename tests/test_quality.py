@@ -18,7 +18,9 @@ from ecgimn.io import quality as q
 
 FS = 100
 PTBXL = SHARED_DIR / "ptbxl"
-needs_ptbxl = pytest.mark.skipif(not (PTBXL / "ptbxl_database.csv").is_file(), reason="shared PTB-XL subset absent")
+needs_ptbxl = pytest.mark.skipif(
+    not (PTBXL / "ptbxl_database.csv").is_file(), reason="shared PTB-XL subset absent"
+)
 
 
 def dipole_ecg(fs: float = FS, seconds: float = 10.0, hr: float = 70.0, seed: int = 0) -> np.ndarray:
@@ -36,7 +38,14 @@ def dipole_ecg(fs: float = FS, seconds: float = 10.0, hr: float = 70.0, seed: in
     hx = sum(a * np.cos(ang) * w for (a, ang), w in zip(frontal, (p, qrs, s, tw)))
     hy = sum(a * np.sin(ang) * w for (a, ang), w in zip(frontal, (p, qrs, s, tw)))
     lead_i, lead_ii = hx, 0.5 * hx + 0.866 * hy
-    limb = [lead_i, lead_ii, lead_ii - lead_i, -(lead_i + lead_ii) / 2, lead_i - lead_ii / 2, lead_ii - lead_i / 2]
+    limb = [
+        lead_i,
+        lead_ii,
+        lead_ii - lead_i,
+        -(lead_i + lead_ii) / 2,
+        lead_i - lead_ii / 2,
+        lead_ii - lead_i / 2,
+    ]
     r_amp = np.array([0.3, 0.6, 1.0, 1.4, 1.5, 1.2])
     s_amp = np.array([1.2, 1.6, 1.2, 0.8, 0.4, 0.2])
     t_amp = np.array([-0.1, 0.3, 0.5, 0.5, 0.4, 0.3])
@@ -129,7 +138,9 @@ def test_swap_limb_leads_matches_electrode_swap() -> None:
     ra, la, ll = rng.normal(size=(3, 50))
 
     def leads(ra: np.ndarray, la: np.ndarray, ll: np.ndarray) -> np.ndarray:
-        return np.stack([la - ra, ll - ra, ll - la, ra - (la + ll) / 2, la - (ra + ll) / 2, ll - (ra + la) / 2])
+        return np.stack(
+            [la - ra, ll - ra, ll - la, ra - (la + ll) / 2, la - (ra + ll) / 2, ll - (ra + la) / 2]
+        )
 
     x = leads(ra, la, ll)
     np.testing.assert_allclose(q.swap_limb_leads(x, "la_ra"), leads(la, ra, ll), atol=1e-12)
@@ -215,7 +226,10 @@ def test_real_records_clean_and_faulted() -> None:
         rec = read_ecg(PTBXL / "records100" / "00000" / f"{ecg_id:05d}_lr")
         check = q.assess_recording(rec)
         clean_status.append(check.status)
-        assert not codes(check) & {"units_uv", "units_v", "adc_counts", "lead_reversal_la_ra"}, (ecg_id, codes(check))
+        assert not codes(check) & {"units_uv", "units_v", "adc_counts", "lead_reversal_la_ra"}, (
+            ecg_id,
+            codes(check),
+        )
     assert clean_status.count("ok") >= 15
     rec = read_ecg(PTBXL / "records100" / "00000" / "00001_lr")
     swapped = q.assess(q.swap_limb_leads(rec.signal, "la_ra"), rec.fs)
@@ -228,8 +242,11 @@ def test_wfdb_header_without_gain_is_refused(tmp_path: Path) -> None:
     src = PTBXL / "records100" / "00000" / "00001_lr"
     (tmp_path / "r.dat").write_bytes(src.with_suffix(".dat").read_bytes())
     lines = src.with_suffix(".hea").read_text().splitlines()
-    body = [" ".join([ln.split()[0].replace("00001_lr", "r"), ln.split()[1], "0", *ln.split()[3:]]) for ln in lines[1:13]]
-    (tmp_path / "r.hea").write_text("\n".join(["r" + lines[0][len("00001_lr"):], *body]) + "\n")
+    body = [
+        " ".join([ln.split()[0].replace("00001_lr", "r"), ln.split()[1], "0", *ln.split()[3:]])
+        for ln in lines[1:13]
+    ]
+    (tmp_path / "r.hea").write_text("\n".join(["r" + lines[0][len("00001_lr") :], *body]) + "\n")
     rec = read_ecg(tmp_path / "r")
     assert rec.hints["adc_gain_missing"] == list(LEADS)
     check = q.assess_recording(rec)

@@ -22,7 +22,9 @@ def test_a_computed_explanation_is_reused_not_recomputed() -> None:
     pred, rec = LinearPredictor(), _recording()
     fresh = explain_recording(pred, rec, classes=["A"])
     assert pred.calls == 1
-    reused = explain_recording(pred, rec, classes=["A"], window_s=1.0, stride_s=0.5, explanation=fresh.explanation)
+    reused = explain_recording(
+        pred, rec, classes=["A"], window_s=1.0, stride_s=0.5, explanation=fresh.explanation
+    )
     assert pred.calls == 1  # not run again
     assert reused.explanation is fresh.explanation
     assert reused.evidence[0].window_s == 1.0 and reused.evidence[0].logit == fresh.evidence[0].logit

@@ -335,7 +335,9 @@ def test_paired_bootstrap_difference() -> None:
     expected = np.mean([macro_auroc(y, s) for s in good]) - np.mean([macro_auroc(y, s) for s in noise])
     assert d["difference"] == pytest.approx(expected, abs=1e-12)
     assert 0 < d["ci_low"] < d["difference"] < d["ci_high"] and d["share_a_below"] == 0.0
-    same = paired_bootstrap_difference(y, good[:1], good[:1], n=50)  # paired: identical runs differ by exactly 0
+    same = paired_bootstrap_difference(
+        y, good[:1], good[:1], n=50
+    )  # paired: identical runs differ by exactly 0
     assert same["difference"] == same["ci_low"] == same["ci_high"] == 0.0
     flipped = paired_bootstrap_difference(y, noise, good, n=200)
     assert flipped["difference"] == pytest.approx(-d["difference"]) and flipped["share_a_below"] == 1.0

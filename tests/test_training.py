@@ -20,8 +20,18 @@ from ecgimn.training import TrainConfig, load_checkpoint, model_from_checkpoint,
 
 
 def _config(root: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(root), task="superdiagnostic", fs=100, model="imn-1d", out=str(out), epochs=2,
-                batch_size=8, seed=0, progress=False, model_kwargs={"encoder_channels": [8, 16, 16]})
+    base = dict(
+        data=str(root),
+        task="superdiagnostic",
+        fs=100,
+        model="imn-1d",
+        out=str(out),
+        epochs=2,
+        batch_size=8,
+        seed=0,
+        progress=False,
+        model_kwargs={"encoder_channels": [8, 16, 16]},
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -56,8 +66,18 @@ def test_train_writes_self_contained_checkpoint(tiny_run):
     out, summary = tiny_run
     assert summary["epochs_run"] == 2
     ckpt = load_checkpoint(out / "best.pt")
-    for key in ("state_dict", "model_config", "task", "class_names", "fs", "standardizer", "window_samples",
-                "package_version", "metrics", "train_config"):
+    for key in (
+        "state_dict",
+        "model_config",
+        "task",
+        "class_names",
+        "fs",
+        "standardizer",
+        "window_samples",
+        "package_version",
+        "metrics",
+        "train_config",
+    ):
         assert key in ckpt
     assert ckpt["task"] == "superdiagnostic" and ckpt["fs"] == 100
     assert ckpt["class_names"] == sorted(ckpt["class_names"])
@@ -123,7 +143,9 @@ def test_resume_after_interruption(synthetic_ptbxl, tmp_path, monkeypatch, ema):
     train(cfg, resume=True)
     a = json.loads((tmp_path / "clean" / "history.json").read_text())
     b = json.loads((tmp_path / "resumed" / "history.json").read_text())
-    np.testing.assert_allclose([h["val_macro_auroc"] for h in a], [h["val_macro_auroc"] for h in b], atol=1e-6)
+    np.testing.assert_allclose(
+        [h["val_macro_auroc"] for h in a], [h["val_macro_auroc"] for h in b], atol=1e-6
+    )
     np.testing.assert_allclose([h["train_loss"] for h in a], [h["train_loss"] for h in b], rtol=1e-5)
 
 
@@ -137,12 +159,17 @@ def test_ema_checkpoint_holds_the_averaged_model(synthetic_ptbxl, tmp_path):
     assert set(averaged) == set(best["state_dict"]) and best["train_config"]["ema"] == 0.9
     for k, v in best["state_dict"].items():
         torch.testing.assert_close(v, averaged[k])
-    assert any(not torch.equal(v, last["state_dict"][k]) for k, v in best["state_dict"].items()
-               if v.is_floating_point())
+    assert any(
+        not torch.equal(v, last["state_dict"][k])
+        for k, v in best["state_dict"].items()
+        if v.is_floating_point()
+    )
     model = model_from_checkpoint(best)  # and it is still an exact IMN
     x = torch.randn(2, 12, 250)
     o = model(x)
-    torch.testing.assert_close((o.weights * x[:, None]).sum((-2, -1)) + o.bias, o.logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        (o.weights * x[:, None]).sum((-2, -1)) + o.bias, o.logits, rtol=1e-4, atol=1e-4
+    )
     with pytest.raises(ConfigError, match="ema must be"):
         train(_config(synthetic_ptbxl, tmp_path / "bad", ema=1.0))
 
@@ -159,29 +186,57 @@ def test_distillation_from_a_teacher(synthetic_ptbxl, tmp_path, tiny_run):
     assert ckpt["train_config"]["distill_from"] == [teacher] and ckpt["interpretable"]
     # the loss is the BCE against the teacher's probabilities (weight 1: labels ignored)
     model = model_from_checkpoint(ckpt)
-    teachers = loop._load_teachers(kd, list(ckpt["class_names"]), loop.Standardizer("per_record"), torch.device("cpu"))
+    teachers = loop._load_teachers(
+        kd, list(ckpt["class_names"]), loop.Standardizer("per_record"), torch.device("cpu")
+    )
     x = torch.randn(3, 12, 1000)
     y = torch.zeros(3, len(ckpt["class_names"]))
     logits = model(x).logits
     soft = torch.sigmoid(teachers[0](x).logits)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, soft)
     torch.testing.assert_close(loop._loss(logits, y, x, teachers, kd), expected)
-    torch.testing.assert_close(loop._loss(logits, soft.round(), x, teachers, kd), expected)  # labels: no effect
+    torch.testing.assert_close(
+        loop._loss(logits, soft.round(), x, teachers, kd), expected
+    )  # labels: no effect
     with pytest.raises(ConfigError, match="different standardisation"):
         train(_config(synthetic_ptbxl, tmp_path / "bad1", standardize="global", distill_from=[teacher]))
     with pytest.raises(CheckpointError, match="task"):
         train(_config(synthetic_ptbxl, tmp_path / "bad2", task="norm-vs-mi", distill_from=[teacher]))
     with pytest.raises(ConfigError, match="non-empty list"):
         train(_config(synthetic_ptbxl, tmp_path / "bad3", distill_from=teacher))
-    assert main(["train", "--data", str(synthetic_ptbxl), "--out", str(tmp_path / "cli"), "--epochs", "1",
-                 "--batch-size", "8", "--no-progress", "--model-kwargs", '{"encoder_channels": [8, 16, 16]}',
-                 "--distill-from", teacher, "--distill-weight", "0.3", "--ema", "0.9"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(synthetic_ptbxl),
+                "--out",
+                str(tmp_path / "cli"),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--no-progress",
+                "--model-kwargs",
+                '{"encoder_channels": [8, 16, 16]}',
+                "--distill-from",
+                teacher,
+                "--distill-weight",
+                "0.3",
+                "--ema",
+                "0.9",
+            ]
+        )
+        == 0
+    )
     cfg = load_checkpoint(tmp_path / "cli" / "best.pt")["train_config"]
     assert cfg["distill_from"] == [teacher] and cfg["distill_weight"] == 0.3 and cfg["ema"] == 0.9
 
 
 def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path):
-    cfg = _config(synthetic_ptbxl, tmp_path / "crop", epochs=1, crop_seconds=2.5, l1=1e-4, tv=1e-3, augment=True)
+    cfg = _config(
+        synthetic_ptbxl, tmp_path / "crop", epochs=1, crop_seconds=2.5, l1=1e-4, tv=1e-3, augment=True
+    )
     train(cfg)
     ckpt = load_checkpoint(tmp_path / "crop" / "best.pt")
     assert ckpt["window_samples"] == 250 and ckpt["stride_samples"] == 125
@@ -195,8 +250,22 @@ def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path
 def test_evaluate_cli_writes_json(tiny_run, synthetic_ptbxl, tmp_path, capsys):
     out, _ = tiny_run
     report_path = tmp_path / "eval.json"
-    assert main(["evaluate", "--checkpoint", str(out / "best.pt"), "--data", str(synthetic_ptbxl),
-                 "--out", str(report_path), "--n-bootstrap", "0"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(out / "best.pt"),
+                "--data",
+                str(synthetic_ptbxl),
+                "--out",
+                str(report_path),
+                "--n-bootstrap",
+                "0",
+            ]
+        )
+        == 0
+    )
     report = json.loads(report_path.read_text())
     assert report["split"] == "test" and report["task"] == "superdiagnostic"
     assert report["exactness_max_rel_error"] < 1e-4
@@ -231,14 +300,29 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run, synthetic_ptbxl, 
     assert main(["evaluate", "--checkpoint", str(text), "--data", str(synthetic_ptbxl)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
-    assert main(["evaluate", "--checkpoint", str(out / "best.pt"), "--data", str(synthetic_ptbxl),
-                 "--task", "norm-vs-mi"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(out / "best.pt"),
+                "--data",
+                str(synthetic_ptbxl),
+                "--task",
+                "norm-vs-mi",
+            ]
+        )
+        == 2
+    )
 
 
 def test_existing_run_is_not_overwritten(tiny_run, synthetic_ptbxl, capsys):
     out, _ = tiny_run
     before = (out / "best.pt").read_bytes()
-    assert main(["train", "--data", str(synthetic_ptbxl), "--out", str(out), "--epochs", "1", "--no-progress"]) == 2
+    assert (
+        main(["train", "--data", str(synthetic_ptbxl), "--out", str(out), "--epochs", "1", "--no-progress"])
+        == 2
+    )
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "best.pt").read_bytes() == before
 
@@ -268,9 +352,27 @@ def test_ddp_two_processes_on_cpu(synthetic_ptbxl, tmp_path):
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "ecgimn", "train", "--data",
-           str(synthetic_ptbxl), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
-           "--model-kwargs", '{"encoder_channels": [8, 16, 16]}', "--device", "cpu"]
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "ecgimn",
+        "train",
+        "--data",
+        str(synthetic_ptbxl),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--no-progress",
+        "--model-kwargs",
+        '{"encoder_channels": [8, 16, 16]}',
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = load_checkpoint(out / "best.pt")
@@ -280,12 +382,35 @@ def test_ddp_two_processes_on_cpu(synthetic_ptbxl, tmp_path):
 
 def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     configs = tmp_path / "configs.json"
-    configs.write_text(json.dumps({
-        "imn-tiny": {"model": "imn-1d", "model_kwargs": {"encoder_channels": [8, 16, 16]}},
-        "bb-tiny": {"model": "blackbox-1d", "model_kwargs": {"encoder_channels": [8, 16, 16]}},
-    }))
-    assert main(["study", "--data", str(synthetic_ptbxl), "--configs", str(configs), "--seeds", "0", "1",
-                 "--out", str(tmp_path / "study"), "--set", "epochs=1", "batch_size=8", "progress=false"]) == 0
+    configs.write_text(
+        json.dumps(
+            {
+                "imn-tiny": {"model": "imn-1d", "model_kwargs": {"encoder_channels": [8, 16, 16]}},
+                "bb-tiny": {"model": "blackbox-1d", "model_kwargs": {"encoder_channels": [8, 16, 16]}},
+            }
+        )
+    )
+    assert (
+        main(
+            [
+                "study",
+                "--data",
+                str(synthetic_ptbxl),
+                "--configs",
+                str(configs),
+                "--seeds",
+                "0",
+                "1",
+                "--out",
+                str(tmp_path / "study"),
+                "--set",
+                "epochs=1",
+                "batch_size=8",
+                "progress=false",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "expected training time" in out and "ms/step" in out
     results = json.loads((tmp_path / "study" / "results.json").read_text())
@@ -296,12 +421,18 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     assert all(r["exactness_max_rel_error"] < 1e-4 for r in imn)
     assert all(r["exactness_max_rel_error"] is None for r in results["runs"] if r["config"] == "bb-tiny")
     assert all(0 <= r["bias_variance_fraction"] for r in imn)
-    assert set(results["ensembles"]) == {"imn-tiny | seeds 0,1", "bb-tiny | seeds 0,1"} and "Seed ensembles" in md
+    assert (
+        set(results["ensembles"]) == {"imn-tiny | seeds 0,1", "bb-tiny | seeds 0,1"}
+        and "Seed ensembles" in md
+    )
     comparison = json.loads((tmp_path / "study" / "comparison.json").read_text())
-    assert comparison["imn"] == "imn-tiny" and comparison["blackbox"] == "bb-tiny" and len(comparison["a"]) == 2
+    assert (
+        comparison["imn"] == "imn-tiny" and comparison["blackbox"] == "bb-tiny" and len(comparison["a"]) == 2
+    )
     single = comparison["single_models"]
     expected = np.mean([r["test_macro_auroc"] for r in imn]) - np.mean(
-        [r["test_macro_auroc"] for r in results["runs"] if r["config"] == "bb-tiny"])
+        [r["test_macro_auroc"] for r in results["runs"] if r["config"] == "bb-tiny"]
+    )
     assert single["difference"] == pytest.approx(expected, abs=1e-9)  # the same runs, the same records
     assert single["ci_low"] <= single["difference"] <= single["ci_high"]
     assert "Paired comparison" in md
@@ -310,9 +441,25 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
 
 
 def _tiny_study(root: Path, out: Path, *extra: str, seeds: tuple[str, ...] = ("0",)) -> int:
-    return main(["study", "--data", str(root), "--configs", "imn-1d", "--seeds", *seeds, "--out", str(out),
-                 "--set", "epochs=2", "batch_size=8", "progress=false", "model_kwargs={\"encoder_channels\": [8, 8, 8]}",
-                 *extra])
+    return main(
+        [
+            "study",
+            "--data",
+            str(root),
+            "--configs",
+            "imn-1d",
+            "--seeds",
+            *seeds,
+            "--out",
+            str(out),
+            "--set",
+            "epochs=2",
+            "batch_size=8",
+            "progress=false",
+            'model_kwargs={"encoder_channels": [8, 8, 8]}',
+            *extra,
+        ]
+    )
 
 
 def test_study_adopts_its_run_folders_and_never_overwrites_another_run(synthetic_ptbxl, tmp_path, capsys):
@@ -358,8 +505,12 @@ def test_study_resumes_an_interrupted_run(synthetic_ptbxl, tmp_path, monkeypatch
     first = json.loads(history.read_text())
     assert len(first) == 1
     assert _tiny_study(synthetic_ptbxl, tmp_path / "cut") == 0
-    assert json.loads(history.read_text())[0] == first[0]  # continued (epoch 1 kept, timing and all), not redone
-    clean, cut = (json.loads((tmp_path / d / "results.json").read_text())["runs"][0] for d in ("clean", "cut"))
+    assert (
+        json.loads(history.read_text())[0] == first[0]
+    )  # continued (epoch 1 kept, timing and all), not redone
+    clean, cut = (
+        json.loads((tmp_path / d / "results.json").read_text())["runs"][0] for d in ("clean", "cut")
+    )
     assert cut["epochs_run"] == 2
     assert cut["val_macro_auroc"] == pytest.approx(clean["val_macro_auroc"], abs=1e-6)
 
@@ -378,9 +529,18 @@ def test_resuming_an_early_stopped_run_trains_nothing(synthetic_ptbxl, tmp_path,
 def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
     """1 epoch of the fast configuration on the real 1,999-record subset, then fold-10 evaluation."""
     out = tmp_path / "real"
-    cfg = TrainConfig(data=str(shared_ptbxl), task="superdiagnostic", fs=100, model="imn-1d", out=str(out),
-                      epochs=1, batch_size=64, progress=False, model_kwargs={"encoder_channels": [8, 16, 16]},
-                      max_train_records=400)
+    cfg = TrainConfig(
+        data=str(shared_ptbxl),
+        task="superdiagnostic",
+        fs=100,
+        model="imn-1d",
+        out=str(out),
+        epochs=1,
+        batch_size=64,
+        progress=False,
+        model_kwargs={"encoder_channels": [8, 16, 16]},
+        max_train_records=400,
+    )
     summary = train(cfg)
     assert 0.5 < summary["best_val_macro_auroc"] <= 1.0
     from ecgimn.study.evaluate import evaluate_checkpoint
@@ -392,8 +552,26 @@ def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
 
 
 def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
-    assert main(["study", "--data", str(synthetic_ptbxl), "--configs", "imn-1d-crop", "--seeds", "0", "1",
-                 "--out", str(tmp_path / "s"), "--set", "epochs=2", "--estimate"]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "--data",
+                str(synthetic_ptbxl),
+                "--configs",
+                "imn-1d-crop",
+                "--seeds",
+                "0",
+                "1",
+                "--out",
+                str(tmp_path / "s"),
+                "--set",
+                "epochs=2",
+                "--estimate",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "imn-1d-crop" in out and "expected training time" in out
     assert not (tmp_path / "s").exists()
@@ -403,10 +581,16 @@ def test_study_estimate_times_existing_teachers(synthetic_ptbxl, tmp_path, tiny_
     from ecgimn.study.estimate import estimate_seconds
 
     teacher = str(tiny_run[0] / "best.pt")
-    configs = {"kd": {"model": "imn-1d", "distill_from": [teacher, "{study}/not-trained/best.pt"],
-                      "model_kwargs": {"encoder_channels": [8, 16, 16]}}}
-    est = estimate_seconds(str(synthetic_ptbxl), configs, seeds=[0], defaults={"epochs": 1, "batch_size": 8},
-                           study_dir=tmp_path)
+    configs = {
+        "kd": {
+            "model": "imn-1d",
+            "distill_from": [teacher, "{study}/not-trained/best.pt"],
+            "model_kwargs": {"encoder_channels": [8, 16, 16]},
+        }
+    }
+    est = estimate_seconds(
+        str(synthetic_ptbxl), configs, seeds=[0], defaults={"epochs": 1, "batch_size": 8}, study_dir=tmp_path
+    )
     assert est["rows"][0]["teachers_missing"] == 1 and est["rows"][0]["seconds"] > 0
 
 
@@ -427,8 +611,9 @@ def test_study_teacher_paths_resolve_to_the_study_folder(tmp_path):
     from ecgimn.study.presets import expand_study_paths as _expand_study_paths
 
     recipe = _expand_study_paths(STUDY_PRESETS["imn-1d-aug-crop-kd"], tmp_path)
-    assert recipe["distill_from"] == [str(tmp_path / "blackbox-1d-aug-crop" / f"seed{s}" / "best.pt")
-                                      for s in range(3)]
+    assert recipe["distill_from"] == [
+        str(tmp_path / "blackbox-1d-aug-crop" / f"seed{s}" / "best.pt") for s in range(3)
+    ]
     assert "{study}" in STUDY_PRESETS["imn-1d-aug-crop-kd"]["distill_from"][0]  # the preset is not modified
 
 
@@ -444,7 +629,8 @@ def test_every_study_preset_is_a_valid_recipe():
         if name.startswith("imn-1d-") and twin in STUDY_PRESETS:  # twins differ only in the model
             other = dict(STUDY_PRESETS[twin])
             assert {k: v for k, v in other.items() if k != "model"} == {
-                k: v for k, v in recipe.items() if k != "model"}, (name, twin)
+                k: v for k, v in recipe.items() if k != "model"
+            }, (name, twin)
 
 
 def test_data_on_device_gives_the_same_run_and_bf16_autocast_trains(synthetic_ptbxl, tmp_path):
@@ -462,6 +648,8 @@ def test_data_on_device_gives_the_same_run_and_bf16_autocast_trains(synthetic_pt
     assert np.isfinite(history[0]["train_loss"])
     with pytest.raises(ConfigError, match="precision"):
         _config(synthetic_ptbxl, tmp_path / "d", precision="fp8").validate()
+
+
 def test_baseline_option_is_trained_recorded_and_applied(synthetic_ptbxl, tmp_path):
     from ecgimn.api import Predictor
     from ecgimn.study.evaluate import evaluate_checkpoint
@@ -478,4 +666,6 @@ def test_baseline_option_is_trained_recorded_and_applied(synthetic_ptbxl, tmp_pa
     assert evaluate_checkpoint(tmp_path / "hp" / "best.pt", synthetic_ptbxl, progress=False)["n_records"] > 0
     old = load_checkpoint(tmp_path / "hp" / "best.pt")
     del old["preprocess"]
-    assert Predictor(old, device="cpu").baseline is None  # checkpoints without the option keep their behaviour
+    assert (
+        Predictor(old, device="cpu").baseline is None
+    )  # checkpoints without the option keep their behaviour

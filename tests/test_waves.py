@@ -86,7 +86,9 @@ def test_implausible_delineator_boundaries_are_replaced(monkeypatch: pytest.Monk
     r = detect_r_peaks(x, FS)
 
     def fake(lead, fs, rr, dfs):  # QRS onset 300 ms before R (implausible), T offset NaN, the rest plausible
-        out = np.column_stack([rr - 20, rr - 12, rr - 30, rr + 5, rr + 20, np.full(len(rr), np.nan)]).astype(float)
+        out = np.column_stack([rr - 20, rr - 12, rr - 30, rr + 5, rr + 20, np.full(len(rr), np.nan)]).astype(
+            float
+        )
         return out
 
     monkeypatch.setattr(wv, "_neurokit_bounds", fake)
@@ -178,7 +180,9 @@ def test_beat_average_and_reference_record() -> None:
 def test_explanation_waves_exact_with_and_without_reference(tmp_path: Path) -> None:
     import ecgimn
 
-    model = ecgimn.load(write_checkpoint(tmp_path / "m.pt", "imn-1d", encoder_channels=[8, 8, 8]), device="cpu")
+    model = ecgimn.load(
+        write_checkpoint(tmp_path / "m.pt", "imn-1d", encoder_channels=[8, 8, 8]), device="cpu"
+    )
     x = gaussian_beats(R_TIMES).astype(np.float32)
     ex = model.explain(x, fs=FS)
     for k in range(len(ex.class_names)):
@@ -229,7 +233,9 @@ def test_record_report_and_pictures_carry_the_waves(tmp_path: Path) -> None:
     from ecgimn.explain.report import explain_recording, render
     from ecgimn.io.recording import Recording
 
-    model = ecgimn.load(write_checkpoint(tmp_path / "m.pt", "imn-1d", encoder_channels=[8, 8, 8]), device="cpu")
+    model = ecgimn.load(
+        write_checkpoint(tmp_path / "m.pt", "imn-1d", encoder_channels=[8, 8, 8]), device="cpu"
+    )
     rec = Recording(gaussian_beats(R_TIMES).astype(np.float32), FS, record_id="beats")
     res = explain_recording(model, rec, classes=["MI", "NORM"])
     rep = json.loads(json.dumps(res.report()))

@@ -27,7 +27,6 @@ def _signal(seconds: float = 10, fs: int = 100) -> np.ndarray:
     return (0.8 * np.sin(2 * np.pi * 1.1 * t)[None] * np.linspace(-1, 1, 12)[:, None]).astype(np.float32)
 
 
-
 def test_remove_segments_interpolates_within_the_lead() -> None:
     x = np.tile(np.arange(100, dtype=np.float32) ** 1.5, (12, 1))
     before = x.copy()
@@ -157,7 +156,9 @@ def test_fill_removed_interpolates_holds_edges_and_fills_empty_leads() -> None:
     removed[2, 45:] = True  # at the end: held at sample 44
     removed[3] = True  # nothing kept: the fill value
     out = fill_removed(x, removed, "interpolate", fill=7.0)
-    np.testing.assert_allclose(out[0, 10:20], np.interp(np.arange(10, 20), [9, 20], [x[0, 9], x[0, 20]]), rtol=1e-6)
+    np.testing.assert_allclose(
+        out[0, 10:20], np.interp(np.arange(10, 20), [9, 20], [x[0, 9], x[0, 20]]), rtol=1e-6
+    )
     assert (out[1, :5] == x[1, 5]).all() and (out[2, 45:] == x[2, 44]).all() and (out[3] == 7.0).all()
     np.testing.assert_array_equal(out[~removed], x[~removed])
     const = fill_removed(x, removed, "constant", fill=np.full(x.shape, -1.0, np.float32))

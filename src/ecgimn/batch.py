@@ -109,7 +109,9 @@ def _init_worker() -> None:
         pass
 
 
-def read_stream(files: Sequence[str], fs_model: float, reader_kwargs: dict, workers: int) -> Iterator[ReadResult]:
+def read_stream(
+    files: Sequence[str], fs_model: float, reader_kwargs: dict, workers: int
+) -> Iterator[ReadResult]:
     """Read ``files`` in order, ``workers`` processes ahead of the consumer (0: in this process)."""
     tasks = ((f, fs_model, reader_kwargs) for f in files)
     if workers <= 0:
@@ -121,9 +123,23 @@ def read_stream(files: Sequence[str], fs_model: float, reader_kwargs: dict, work
 
 
 def columns(class_names: Sequence[str]) -> list[str]:
-    return ["file", "status", "error", "predicted", *(f"p_{c}" for c in class_names),
-            *(f"top_{c}" for c in class_names), "input_status", "input_findings", "seconds", "fs_in", "notes",
-            "sha256", "model", "model_sha256", "ecgimn_version"]
+    return [
+        "file",
+        "status",
+        "error",
+        "predicted",
+        *(f"p_{c}" for c in class_names),
+        *(f"top_{c}" for c in class_names),
+        "input_status",
+        "input_findings",
+        "seconds",
+        "fs_in",
+        "notes",
+        "sha256",
+        "model",
+        "model_sha256",
+        "ecgimn_version",
+    ]
 
 
 def finished_files(out: Path, header: list[str], model_sha: str) -> set[str]:
@@ -142,8 +158,10 @@ def finished_files(out: Path, header: list[str], model_sha: str) -> set[str]:
         raise ConfigError(f"{out} has other columns (another model or ecgimn version); choose another --out")
     shas = {r[header.index("model_sha256")] for r in rows[1:] if len(r) == len(header)}
     if shas - {model_sha}:
-        raise ConfigError(f"{out} holds results of another model (checksum {sorted(shas - {model_sha})[0][:12]}); "
-                          "choose another --out to predict with this one")
+        raise ConfigError(
+            f"{out} holds results of another model (checksum {sorted(shas - {model_sha})[0][:12]}); "
+            "choose another --out to predict with this one"
+        )
     return {r[0] for r in rows[1:] if len(r) == len(header)}
 
 
@@ -163,8 +181,15 @@ def top_evidence(attribution: np.ndarray, fs: float) -> list[str]:
 
 
 def _row(res: ReadResult, base: dict, class_names: Sequence[str], proba=None, tops=None) -> dict[str, Any]:
-    row = {**base, "file": res.file, "sha256": res.sha256, "fs_in": "" if res.fs_in is None else f"{res.fs_in:g}",
-           "notes": res.notes, "input_status": res.input_status, "input_findings": res.input_findings}
+    row = {
+        **base,
+        "file": res.file,
+        "sha256": res.sha256,
+        "fs_in": "" if res.fs_in is None else f"{res.fs_in:g}",
+        "notes": res.notes,
+        "input_status": res.input_status,
+        "input_findings": res.input_findings,
+    }
     if proba is None:
         return {**row, "status": "error", "error": res.error}
     row.update(status="ok", error="", seconds=f"{res.signal.shape[-1] / base['_fs']:.2f}")
@@ -192,7 +217,12 @@ def run_batch(
     done = finished_files(out, header, model_sha)
     todo = [str(f) for f in files if str(f) not in done]
     counts = {"skipped": len(done), "ok": 0, "error": 0}
-    base = {"model": predictor.name, "model_sha256": model_sha, "ecgimn_version": __version__, "_fs": predictor.fs}
+    base = {
+        "model": predictor.name,
+        "model_sha256": model_sha,
+        "ecgimn_version": __version__,
+        "_fs": predictor.fs,
+    }
     if not todo:
         return counts
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -231,16 +261,26 @@ def run_batch(
                         rows.append(_row(r, base, predictor.class_names))
                     continue
                 for i, r in enumerate(group):
-                    rows.append(_row(r, base, predictor.class_names, e.probabilities[i],
-                                     top_evidence(e.attribution[i], predictor.fs)))
+                    rows.append(
+                        _row(
+                            r,
+                            base,
+                            predictor.class_names,
+                            e.probabilities[i],
+                            top_evidence(e.attribution[i], predictor.fs),
+                        )
+                    )
             counts["ok"] += sum(r["status"] == "ok" for r in rows)
             counts["error"] += sum(r["status"] == "error" for r in rows)
             flush(rows)
             pending.clear()
 
         for res in read_stream(todo, float(predictor.fs), reader_kwargs or {}, workers):
-            short = None if res.signal is None else predictor.length_error(res.signal.shape[-1] / predictor.fs,
-                                                                           str(res.file))
+            short = (
+                None
+                if res.signal is None
+                else predictor.length_error(res.signal.shape[-1] / predictor.fs, str(res.file))
+            )
             if short:
                 res.error, res.signal = short, None
             if res.signal is None:

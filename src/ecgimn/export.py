@@ -38,7 +38,9 @@ class ExportModule(nn.Module):
 
     def __init__(self, predictor, length: int) -> None:
         super().__init__()
-        self.engine = InferenceEngine(predictor.model, fuse=False)  # plain ops only: every one has an ONNX twin
+        self.engine = InferenceEngine(
+            predictor.model, fuse=False
+        )  # plain ops only: every one has an ONNX twin
         self.interpretable = self.engine.interpretable
         st = predictor.standardizer
         self.mode = st.mode
@@ -46,8 +48,9 @@ class ExportModule(nn.Module):
         if st.mode != "per_record":
             mu, sigma = st.affine(torch.zeros(1, 12, 1).numpy())
             self.register_buffer("mu", torch.as_tensor(mu).reshape(-1, 1) if mu.ndim else torch.as_tensor(mu))
-            self.register_buffer("sigma", torch.as_tensor(sigma).reshape(-1, 1) if sigma.ndim else
-                                 torch.as_tensor(sigma))
+            self.register_buffer(
+                "sigma", torch.as_tensor(sigma).reshape(-1, 1) if sigma.ndim else torch.as_tensor(sigma)
+            )
         self.window, self.stride = predictor.window, predictor.stride
         self.length = length
         self.starts = window_starts(length, self.window, self.stride)
@@ -104,9 +107,16 @@ def export_onnx(predictor, path: str | Path, *, length: int | None = None, opset
     tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, (example,), input_names=["x"], output_names=outputs,
-                                    dynamic_shapes=({**dims},), opset_version=opset, dynamo=True,
-                                    verbose=False)
+        program = torch.onnx.export(
+            module,
+            (example,),
+            input_names=["x"],
+            output_names=outputs,
+            dynamic_shapes=({**dims},),
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
         program.save(str(tmp))
     tmp.replace(path)
     return {"path": str(path), "length": length, "outputs": outputs, "baseline": predictor.baseline}

@@ -162,10 +162,14 @@ def add_routes(app: FastAPI, svc: Service) -> None:
     @app.get("/api/report")
     def report(v: View = Depends(view)) -> JSONResponse:
         data, stem = svc.report(v.sid, v.id, v.opts, v.audit)
-        return JSONResponse(data, headers={"content-disposition": f'attachment; filename="{stem}_report.json"'})
+        return JSONResponse(
+            data, headers={"content-disposition": f'attachment; filename="{stem}_report.json"'}
+        )
 
     @app.post("/api/whatif")
-    def whatif(request: Request, req: WhatIfRequest, sid: str | None = Depends(current_session)) -> dict[str, Any]:
+    def whatif(
+        request: Request, req: WhatIfRequest, sid: str | None = Depends(current_session)
+    ) -> dict[str, Any]:
         return svc.what_if(sid, req, audit(request))
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -80,7 +80,10 @@ class Guard:
         """True when no token is set or the request carries it; ``"set"`` for ``/?token=<right token>``."""
         if self.token is None:
             return True
-        given = [headers.get(b"authorization", "").removeprefix("Bearer ").strip(), cookie(headers, TOKEN_COOKIE)]
+        given = [
+            headers.get(b"authorization", "").removeprefix("Bearer ").strip(),
+            cookie(headers, TOKEN_COOKIE),
+        ]
         if any(self._matches(g) for g in given):
             return True
         if scope.get("path") == "/":
@@ -134,7 +137,9 @@ class Guard:
         """The answer for a request refused before it reaches the app (``None``: let it through)."""
         host = headers.get(b"host", "")
         if self.allowed_hosts is not None and host_name(host) not in self.allowed_hosts:
-            return json_error(400, "unexpected Host header; open the app at the address it printed (or --allowed-hosts)")
+            return json_error(
+                400, "unexpected Host header; open the app at the address it printed (or --allowed-hosts)"
+            )
         auth = self._authorised(scope, headers)
         if auth == "set":  # the link with ?token=: keep it in a cookie, then drop it from the address bar
             response = RedirectResponse("/", status_code=303)
@@ -148,7 +153,11 @@ class Guard:
                 "'Authorization: Bearer <token>'",
             )
         origin = headers.get(b"origin")
-        if scope.get("method") not in ("GET", "HEAD") and origin and urlsplit(origin).netloc.lower() != host.lower():
+        if (
+            scope.get("method") not in ("GET", "HEAD")
+            and origin
+            and urlsplit(origin).netloc.lower() != host.lower()
+        ):
             return json_error(403, "cross-site request refused")
         return self._length_refusal(headers.get(b"content-length"))
 

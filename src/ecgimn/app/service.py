@@ -139,7 +139,9 @@ class PtbxlIndex:
         except EcgImnError as exc:
             log.warning("PTB-XL labels unavailable: %s", exc)
             return {}
-        return {int(i): [c for c, y in zip(labels.classes, row) if y] for i, row in zip(labels.ecg_ids, labels.Y)}
+        return {
+            int(i): [c for c, y in zip(labels.classes, row) if y] for i, row in zip(labels.ecg_ids, labels.Y)
+        }
 
     @staticmethod
     def _row(meta: Any, ecg_id: int, labels: list[str]) -> dict[str, Any]:
@@ -253,7 +255,9 @@ class Service:
             raise AppError(404, NO_PTBXL)
         with self.read_lane.slot():
             rec = self.ptbxl.recording(ecg_id)
-        entry = Entry(rec, f"PTB-XL ecg_id {ecg_id} (fold {TEST_FOLD})", "ptbxl", reference=self.ptbxl.labels_of(ecg_id))
+        entry = Entry(
+            rec, f"PTB-XL ecg_id {ecg_id} (fold {TEST_FOLD})", "ptbxl", reference=self.ptbxl.labels_of(ecg_id)
+        )
         return self.add(sid, entry)
 
     def load_demo(self, sid: str) -> dict[str, Any]:
@@ -265,7 +269,9 @@ class Service:
         return self.add(sid, Entry(rec, "SYNTHETIC demo ECG (simulated, not a real recording)", "synthetic"))
 
     def add(self, sid: str, entry: Entry) -> dict[str, Any]:
-        self._model_output(entry)  # run the model now: a record it refuses (too short...) fails here, not later
+        self._model_output(
+            entry
+        )  # run the model now: a record it refuses (too short...) fails here, not later
         rid = self.sessions.add(sid, entry)
         try:
             return self.explain(sid, rid, Options())
@@ -299,7 +305,9 @@ class Service:
             audit["input_sha256"] = entry.input_sha256 or "-"
         return entry
 
-    def explain(self, sid: str | None, rid: str, opts: Options, audit: dict[str, Any] | None = None) -> dict[str, Any]:
+    def explain(
+        self, sid: str | None, rid: str, opts: Options, audit: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         entry = self._entry(sid, rid, audit)
         report = self._result(entry, opts).report()
         ev = report["explanations"][0]
@@ -326,7 +334,9 @@ class Service:
             "urls": _urls(query),
         }
 
-    def report(self, sid: str | None, rid: str, opts: Options, audit: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    def report(
+        self, sid: str | None, rid: str, opts: Options, audit: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
         entry = self._entry(sid, rid, audit)
         result = self._result(entry, opts)
         return result.report(), download_stem(entry, result.evidence[0].class_name)
@@ -338,13 +348,18 @@ class Service:
         result = self._result(entry, opts)
         check = result.report().get("input_check") or {}
         if check.get("status") == "refused":
-            raise AppError(409, "this input failed the plausibility check; no evidence picture is drawn for it")
+            raise AppError(
+                409, "this input failed the plausibility check; no evidence picture is drawn for it"
+            )
         cls = result.evidence[0].class_name
         key = (cls, opts.window_s, opts.stride_s, opts.top_k, opts.layout, fmt)
         data = entry.figures.get((key, kind))
         if data is None:
             with entry.drawing:  # the ecg and heatmap requests of one view share one drawing
-                data = entry.figures.get((key, kind)) or self._draw(entry, result, key, opts.layout, fmt)[(key, kind)]
+                data = (
+                    entry.figures.get((key, kind))
+                    or self._draw(entry, result, key, opts.layout, fmt)[(key, kind)]
+                )
             self.sessions.after_figure(sid)
         suffix = "_heatmap" if kind == "heatmap" else ""
         return data, f"{download_stem(entry, cls)}{suffix}.{fmt}"
@@ -355,7 +370,9 @@ class Service:
 
         with self.render_lane.slot(), self.tempdir("ecgimn-render-") as tmp:
             paths = render(result, tmp, formats=(fmt,), layout=layout, heatmap=True, stem="figure")
-            drawn = {(key, "heatmap" if p.stem.endswith("_heatmap") else "ecg"): p.read_bytes() for p in paths}
+            drawn = {
+                (key, "heatmap" if p.stem.endswith("_heatmap") else "ecg"): p.read_bytes() for p in paths
+            }
         figures = entry.figures
         while len(figures) > MAX_FIGURES - len(drawn):
             figures.pop(next(iter(figures)), None)

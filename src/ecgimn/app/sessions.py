@@ -185,7 +185,10 @@ class Sessions:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"sessions": len(self._stores), "records": sum(len(st.items) for st in self._stores.values())}
+            return {
+                "sessions": len(self._stores),
+                "records": sum(len(st.items) for st in self._stores.values()),
+            }
 
 
 class Lane:

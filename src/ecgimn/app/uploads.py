@@ -29,7 +29,14 @@ try:  # python-multipart >= 0.0.13 installs as ``python_multipart``
 except ImportError:  # pragma: no cover - older python-multipart
     from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
 
-__all__ = ["ECG_EXTENSIONS", "UPLOAD_EXTENSIONS", "Upload", "arrange_upload", "extract_upload", "receive_files"]
+__all__ = [
+    "ECG_EXTENSIONS",
+    "UPLOAD_EXTENSIONS",
+    "Upload",
+    "arrange_upload",
+    "extract_upload",
+    "receive_files",
+]
 
 #: files in one upload (a WFDB .hea with its .dat files, or one file / one .zip)
 MAX_FILES = 8
@@ -178,7 +185,9 @@ async def receive_files(
     finally:
         parts.close()
     if not parts.ended:
-        raise AppError(400, "incomplete upload: the body ended before its closing boundary; send the file again")
+        raise AppError(
+            400, "incomplete upload: the body ended before its closing boundary; send the file again"
+        )
     if not parts.files:
         raise AppError(400, "no file received; choose an ECG file (or a WFDB .hea together with its .dat)")
     return parts.files, parts.fields
@@ -196,7 +205,8 @@ async def _feed(request: Request, parser: Any, idle_s: float, total_s: float) ->
             break
         except asyncio.TimeoutError:
             raise AppError(
-                408, f"upload stalled or too slow (no data for {idle_s:g} s, or over {total_s:g} s); try again"
+                408,
+                f"upload stalled or too slow (no data for {idle_s:g} s, or over {total_s:g} s); try again",
             ) from None
         parser.write(chunk)
     parser.finalize()

@@ -28,7 +28,11 @@ def _parsed(text: str, cast: Callable[[str], float], ok: Callable[[float], bool]
 
 
 def _positive_mb(text: str) -> float:
-    return float(_parsed(text, float, lambda v: math.isfinite(v) and 0 < v <= 4096, "a number of MB between 0 and 4096"))
+    return float(
+        _parsed(
+            text, float, lambda v: math.isfinite(v) and 0 < v <= 4096, "a number of MB between 0 and 4096"
+        )
+    )
 
 
 def _port(text: str) -> int:

@@ -65,7 +65,9 @@ classes: --class NAME (repeatable), else the predicted classes (p >= 0.5), else 
 exit status: 0 all explained; 1 some files of a batch failed (see summary.csv); 2 error (nothing explained).
 """.format(
     supported=textwrap.fill(SUPPORTED, 96, subsequent_indent=" " * 12),
-    scan=textwrap.fill(", ".join(SCAN_SUFFIXES) + "; --recursive for sub-folders", 66, subsequent_indent=" " * 12),
+    scan=textwrap.fill(
+        ", ".join(SCAN_SUFFIXES) + "; --recursive for sub-folders", 66, subsequent_indent=" " * 12
+    ),
 )
 
 
@@ -100,11 +102,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="picture format (repeatable; default png)",
     )
     p.add_argument("--layout", default="3x4", choices=LAYOUTS, help="ECG paper layout (default 3x4)")
-    p.add_argument("--window", type=float, default=WINDOW_S, help=f"evidence window in seconds (default {WINDOW_S:g})")
     p.add_argument(
-        "--stride", type=float, default=STRIDE_S, help=f"evidence window stride in seconds (default {STRIDE_S:g})"
+        "--window", type=float, default=WINDOW_S, help=f"evidence window in seconds (default {WINDOW_S:g})"
     )
-    p.add_argument("--top-k", type=int, default=TOP_K, help=f"strongest windows listed per class (default {TOP_K})")
+    p.add_argument(
+        "--stride",
+        type=float,
+        default=STRIDE_S,
+        help=f"evidence window stride in seconds (default {STRIDE_S:g})",
+    )
+    p.add_argument(
+        "--top-k", type=int, default=TOP_K, help=f"strongest windows listed per class (default {TOP_K})"
+    )
     _reader_arguments(p)
     p.add_argument("--recursive", action="store_true", help="also look in sub-folders of folder inputs")
     p.add_argument("--json", action="store_true", help="print the report(s) as JSON instead of a summary")
@@ -413,7 +422,9 @@ def input_status(report: dict[str, Any]) -> str:
     c = report.get("input_check")
     if not c:
         return "not checked"
-    return InputCheck(c["status"], [Finding(**f) for f in c["findings"]], overridden=c.get("overridden", False)).summary()
+    return InputCheck(
+        c["status"], [Finding(**f) for f in c["findings"]], overridden=c.get("overridden", False)
+    ).summary()
 
 
 def _one_line(res: FileResult) -> str:
@@ -422,8 +433,10 @@ def _one_line(res: FileResult) -> str:
     pred = ", ".join(f"{c} {_p(probs[c])}" for c in res.report["predicted"]) or "none >= 0.5"
     notes = len(res.report["input_checks"]["notes"])
     status = input_status(res.report)
-    return (f"ok  {res.file}: input {status}; predicted {pred}{f'; {notes} note(s)' if notes else ''} "
-            f"-> {res.outputs[0]}")
+    return (
+        f"ok  {res.file}: input {status}; predicted {pred}{f'; {notes} note(s)' if notes else ''} "
+        f"-> {res.outputs[0]}"
+    )
 
 
 def _report_json(res: FileResult) -> str:
@@ -441,7 +454,9 @@ def write_summary(path: Path, results: Sequence[FileResult], class_names: Sequen
     """``summary.csv``: file, status, error, predicted classes, probability per class, report path."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "status", "error", "predicted", *(f"p_{c}" for c in class_names), "report", "input"])
+        w.writerow(
+            ["file", "status", "error", "predicted", *(f"p_{c}" for c in class_names), "report", "input"]
+        )
         for res in results:
             r = res.report
             probs = [f"{r['probabilities'][c]:.6f}" for c in class_names] if r else [""] * len(class_names)
@@ -487,7 +502,9 @@ def run_explain(args: argparse.Namespace) -> int:
     return _run_batch(files, predictor, opts, as_json=args.json, progress=not args.no_progress)
 
 
-def _run_batch(files: list[Path], predictor: Predictor, opts: Options, *, as_json: bool, progress: bool) -> int:
+def _run_batch(
+    files: list[Path], predictor: Predictor, opts: Options, *, as_json: bool, progress: bool
+) -> int:
     from tqdm.auto import tqdm
 
     summary = opts.out / "summary.csv"

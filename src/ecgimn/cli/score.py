@@ -105,8 +105,11 @@ def format_score(result: dict[str, Any], n_positive: dict[str, int] | None = Non
     per_class = result["per_class_auroc"]
     width = max([5, *(len(c) for c in per_class)])
     order = sorted(per_class, key=lambda c: (per_class[c] is None, -(per_class[c] or 0.0)))
-    lines += ["", "per-class AUROC (best first)",
-              f"{'class':<{width}}  AUROC" + ("    positives" if n_positive is not None else "")]
+    lines += [
+        "",
+        "per-class AUROC (best first)",
+        f"{'class':<{width}}  AUROC" + ("    positives" if n_positive is not None else ""),
+    ]
     for c in order:
         pos = "" if n_positive is None else str(n_positive[c])
         lines.append(f"{c:<{width}}  {_fmt(per_class[c], 4):<7}  {pos}".rstrip())

@@ -13,14 +13,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="PTB-XL root folder (required unless --list)")
     p.add_argument("--task", default="superdiagnostic", choices=TASKS)
     p.add_argument("--fs", type=int, default=100, choices=(100, 500))
-    p.add_argument("--configs", nargs="+", help="preset names and/or JSON files of configurations (see --list)")
+    p.add_argument(
+        "--configs", nargs="+", help="preset names and/or JSON files of configurations (see --list)"
+    )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--out", help="study folder (results.json, results.md, one run per config/seed); required to train")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="recipe defaults for every configuration, e.g. epochs=30 batch_size=64 (JSON values)")
+    p.add_argument(
+        "--out", help="study folder (results.json, results.md, one run per config/seed); required to train"
+    )
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe defaults for every configuration, e.g. epochs=30 batch_size=64 (JSON values)",
+    )
     p.add_argument("--list", action="store_true", help="list the presets and exit")
     p.add_argument("--reevaluate", action="store_true", help="re-score finished runs from their checkpoints")
-    p.add_argument("--estimate", action="store_true", help="only print the expected time (timed steps) and exit")
+    p.add_argument(
+        "--estimate", action="store_true", help="only print the expected time (timed steps) and exit"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_study_cmd)
 
@@ -57,17 +68,40 @@ def run_study_cmd(args: argparse.Namespace) -> int:
     if args.estimate:
         from ecgimn.study.estimate import estimate_seconds
 
-        est = estimate_seconds(args.data, load_configs(args.configs), seeds=args.seeds, task=args.task, fs=args.fs,
-                               defaults=_parse_sets(args.set), study_dir=args.out or ".")
+        est = estimate_seconds(
+            args.data,
+            load_configs(args.configs),
+            seeds=args.seeds,
+            task=args.task,
+            fs=args.fs,
+            defaults=_parse_sets(args.set),
+            study_dir=args.out or ".",
+        )
         for row in est["rows"]:
-            missing = f"  (+ {row['teachers_missing']} teacher(s) not trained yet)" if row["teachers_missing"] else ""
-            print(f"{row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  ~{row['seconds'] / 60:.1f} min"
-                  f"{missing}")
-        print(f"expected training time: about {est['total_seconds'] / 60:.0f} min for {est['n_train']} training "
-              f"records x {len(args.seeds)} seeds (plus evaluation)")
+            missing = (
+                f"  (+ {row['teachers_missing']} teacher(s) not trained yet)"
+                if row["teachers_missing"]
+                else ""
+            )
+            print(
+                f"{row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  ~{row['seconds'] / 60:.1f} min"
+                f"{missing}"
+            )
+        print(
+            f"expected training time: about {est['total_seconds'] / 60:.0f} min for {est['n_train']} training "
+            f"records x {len(args.seeds)} seeds (plus evaluation)"
+        )
         return 0
-    result = run_study(args.data, load_configs(args.configs), seeds=args.seeds, out=args.out, task=args.task,
-                       fs=args.fs, defaults=_parse_sets(args.set), progress=not args.no_progress,
-                       reevaluate=args.reevaluate)
+    result = run_study(
+        args.data,
+        load_configs(args.configs),
+        seeds=args.seeds,
+        out=args.out,
+        task=args.task,
+        fs=args.fs,
+        defaults=_parse_sets(args.set),
+        progress=not args.no_progress,
+        reevaluate=args.reevaluate,
+    )
     print(open(result["markdown"]).read())
     return 0

@@ -13,7 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="PTB-XL root folder")
     p.add_argument("--task", default="superdiagnostic", choices=TASKS)
     p.add_argument("--fs", type=int, default=100, choices=(100, 500))
-    p.add_argument("--model", default="imn-1d", help="model registry name, e.g. imn-1d or blackbox-1d (an unknown name lists them all)")
+    p.add_argument(
+        "--model",
+        default="imn-1d",
+        help="model registry name, e.g. imn-1d or blackbox-1d (an unknown name lists them all)",
+    )
     p.add_argument("--out", required=True, help="run folder (best.pt, last.pt, config.json, history.json)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -28,24 +32,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-seconds", type=float, default=None, help="train on random crops (e.g. 2.5)")
     p.add_argument("--eval-stride-seconds", type=float, default=None)
     p.add_argument("--augment", action="store_true")
-    p.add_argument("--baseline", default=None, choices=("none", "highpass", "median"),
-                   help="baseline removal before standardisation, recorded in the checkpoint (default none)")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        choices=("none", "highpass", "median"),
+        help="baseline removal before standardisation, recorded in the checkpoint (default none)",
+    )
     p.add_argument("--patience", type=int, default=0, help="early stopping on fold-9 AUROC (0 = off)")
-    p.add_argument("--ema", type=float, default=0.0,
-                   help="exponential moving average of the weights with this decay, e.g. 0.99 (0 = off)")
-    p.add_argument("--distill-from", nargs="+", default=None, metavar="CKPT",
-                   help="teacher checkpoint(s) (same task, folds 1-8): learn from their mean soft labels too")
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="exponential moving average of the weights with this decay, e.g. 0.99 (0 = off)",
+    )
+    p.add_argument(
+        "--distill-from",
+        nargs="+",
+        default=None,
+        metavar="CKPT",
+        help="teacher checkpoint(s) (same task, folds 1-8): learn from their mean soft labels too",
+    )
     p.add_argument("--distill-weight", type=float, default=0.5, help="weight of the teacher term (0-1)")
     p.add_argument("--distill-temperature", type=float, default=1.0)
     p.add_argument("--only-present", action="store_true", help="use only records whose files exist")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--model-kwargs", default="{}", help="JSON of extra model constructor arguments")
-    p.add_argument("--max-train-records", type=int, default=None, help="subsample training records (smoke tests)")
+    p.add_argument(
+        "--max-train-records", type=int, default=None, help="subsample training records (smoke tests)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--precision", default=None, choices=("fp32", "bf16"),
-                   help="bf16: forward and loss under autocast (GPUs); default float32")
-    p.add_argument("--data-on-device", action="store_true",
-                   help="keep the training set on the device (GPU) instead of copying each batch")
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=("fp32", "bf16"),
+        help="bf16: forward and loss under autocast (GPUs); default float32",
+    )
+    p.add_argument(
+        "--data-on-device",
+        action="store_true",
+        help="keep the training set on the device (GPU) instead of copying each batch",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true")
@@ -74,16 +100,38 @@ def run_train(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--model-kwargs is not valid JSON: {exc}") from None
     config = TrainConfig(
-        data=args.data, task=args.task, fs=args.fs, model=args.model, out=args.out, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-        seed=args.seed, device=args.device, standardize=args.standardize, l1=args.l1, tv=args.tv,
-        crop_seconds=args.crop_seconds, eval_stride_seconds=args.eval_stride_seconds, augment=args.augment,
+        data=args.data,
+        task=args.task,
+        fs=args.fs,
+        model=args.model,
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        seed=args.seed,
+        device=args.device,
+        standardize=args.standardize,
+        l1=args.l1,
+        tv=args.tv,
+        crop_seconds=args.crop_seconds,
+        eval_stride_seconds=args.eval_stride_seconds,
+        augment=args.augment,
         baseline=args.baseline,
-        patience=args.patience, ema=args.ema, distill_from=args.distill_from, distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature, only_present=args.only_present, cache_dir=args.cache_dir,
+        patience=args.patience,
+        ema=args.ema,
+        distill_from=args.distill_from,
+        distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature,
+        only_present=args.only_present,
+        cache_dir=args.cache_dir,
         model_kwargs=model_kwargs,
-        max_train_records=args.max_train_records, num_threads=args.threads, progress=not args.no_progress,
-        precision=args.precision, data_on_device=args.data_on_device,
+        max_train_records=args.max_train_records,
+        num_threads=args.threads,
+        progress=not args.no_progress,
+        precision=args.precision,
+        data_on_device=args.data_on_device,
     )
     summary = train(config, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(summary, indent=2))
@@ -94,9 +142,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ecgimn.study.evaluate import evaluate_checkpoint
 
     out = args.out
-    report = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, task=args.task,
-                                 only_present=args.only_present, cache_dir=args.cache_dir, device=args.device,
-                                 n_bootstrap=args.n_bootstrap, out=out)
+    report = evaluate_checkpoint(
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        task=args.task,
+        only_present=args.only_present,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        n_bootstrap=args.n_bootstrap,
+        out=out,
+    )
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:

@@ -254,7 +254,10 @@ def _draw_ids(y: np.ndarray, n: int, seed: int | None, max_draws: int) -> np.nda
 def _interval(values: np.ndarray) -> dict[str, float]:
     """The benchmark's interval over bootstrap values: 5th/95th percentiles, ``pandas.Series.quantile``."""
     series = pd.Series(values)
-    return {"ci_low": float(series.quantile(CI_QUANTILES[0])), "ci_high": float(series.quantile(CI_QUANTILES[1]))}
+    return {
+        "ci_low": float(series.quantile(CI_QUANTILES[0])),
+        "ci_high": float(series.quantile(CI_QUANTILES[1])),
+    }
 
 
 def _bootstrap(

@@ -47,7 +47,11 @@ class Lesion:
         for value, valid, message in (
             (self.kind, KINDS, f"unknown lesion kind {self.kind!r}; valid: {', '.join(KINDS)}"),
             (self.group, LEAD_GROUPS, f"unknown lead group {self.group!r}; valid: {', '.join(LEAD_GROUPS)}"),
-            (self.shape, ("horizontal", "sloped"), f"unknown ST shape {self.shape!r}; use 'horizontal' or 'sloped'"),
+            (
+                self.shape,
+                ("horizontal", "sloped"),
+                f"unknown ST shape {self.shape!r}; use 'horizontal' or 'sloped'",
+            ),
         ):
             if value not in valid:
                 raise ConfigError(message)
@@ -63,8 +67,13 @@ class Lesion:
 
     @property
     def waves(self) -> tuple[str, ...]:
-        return {"st_elevation": ("ST", "T"), "st_depression": ("ST", "T"), "t_inversion": ("T",),
-                "q_wave": ("QRS",), "control": ()}[self.kind]
+        return {
+            "st_elevation": ("ST", "T"),
+            "st_depression": ("ST", "T"),
+            "t_inversion": ("T",),
+            "q_wave": ("QRS",),
+            "control": (),
+        }[self.kind]
 
     def apply(self, x_mv: np.ndarray, beats: Beats, seed: int = 0) -> np.ndarray:
         """The altered copy of ``x_mv`` (12, L)."""

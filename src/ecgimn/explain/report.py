@@ -33,7 +33,9 @@ class RecordExplanation:
     model_name: str
     model_source: str
     input_check: InputCheck | None = None
-    provenance: dict[str, Any] | None = None  # ecgimn.provenance.provenance(): time, version, model / input SHA-256
+    provenance: dict[str, Any] | None = (
+        None  # ecgimn.provenance.provenance(): time, version, model / input SHA-256
+    )
     #: the model's input window and its stride in seconds (when the predictor has them)
     model_window_s: float | None = None
     model_stride_s: float | None = None
@@ -66,14 +68,18 @@ class RecordExplanation:
         out = {
             "record_id": rec.record_id,
             "source": rec.source,
-            "acquisition": dict(rec.metadata),  # format, device, date/time, filters from the file (no patient data)
+            "acquisition": dict(
+                rec.metadata
+            ),  # format, device, date/time, filters from the file (no patient data)
             "synthetic": self.synthetic,
             "model": self._model(),
             "input_check": self.input_check.to_dict() if self.input_check is not None else None,
             "probabilities": {c: float(p) for c, p in zip(ex.class_names, ex.probabilities[0])},
             "predicted": [c for c, p in zip(ex.class_names, ex.probabilities[0]) if p >= 0.5],
             "input_checks": {
-                "duration_s": rec.duration, "fs_file": rec.fs, "fs_model": ex.fs,
+                "duration_s": rec.duration,
+                "fs_file": rec.fs,
+                "fs_model": ex.fs,
                 "flat_or_missing_leads": [rec.lead_names[i] for i in rec.flat_leads],
                 "notes": list(rec.notes) + list(ex.notes),
             },
@@ -87,7 +93,11 @@ class RecordExplanation:
         return out
 
     def _model(self) -> dict[str, Any]:
-        model: dict[str, Any] = {"name": self.model_name, "source": self.model_source, "ecgimn_version": __version__}
+        model: dict[str, Any] = {
+            "name": self.model_name,
+            "source": self.model_source,
+            "ecgimn_version": __version__,
+        }
         if self.model_window_s is not None:
             model.update(window_s=self.model_window_s, stride_s=self.model_stride_s)
         return model
@@ -129,8 +139,16 @@ def explain_recording(
     if classes:
         classes = [ex.class_names[ex.class_index(c)] for c in classes]  # validates names
     evidence = explain_record(
-        ex.attribution[0], ex.bias[0], ex.logits[0], ex.probabilities[0], ex.class_names, ex.fs, classes,
-        window_s=window_s, stride_s=stride_s, top_k=top_k,
+        ex.attribution[0],
+        ex.bias[0],
+        ex.logits[0],
+        ex.probabilities[0],
+        ex.class_names,
+        ex.fs,
+        classes,
+        window_s=window_s,
+        stride_s=stride_s,
+        top_k=top_k,
     )
     window, stride, fs = (getattr(predictor, a, None) for a in ("window", "stride", "fs"))
     return RecordExplanation(
@@ -234,8 +252,9 @@ def render(
             title = _mathtext_safe(f"{result.title} | explained: {ev.class_name} (p = {ev.probability:.2f})")
             fig = plot_class_evidence(signal, ev, title=title, layout=layout, waves=waves[name])
         else:
-            fig = plot_evidence_heatmap(ev.attribution, fs, title=f"{label}{record}: evidence for {ev.class_name}")
+            fig = plot_evidence_heatmap(
+                ev.attribution, fs, title=f"{label}{record}: evidence for {ev.class_name}"
+            )
         fig.text(0.995, 0.003, footer, ha="right", va="bottom", fontsize=6, color="#666666")
         paths.append(save_figure(fig, path))
     return paths
-

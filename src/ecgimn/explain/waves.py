@@ -109,7 +109,9 @@ class Beats:
             "method": self.method,
             "n_beats": self.n_beats,
             "r_peaks_s": [round(float(r) / self.fs, 3) for r in self.r],
-            "bounds_s": {n: [round(float(v) / self.fs, 3) for v in self.bounds[:, j]] for j, n in enumerate(BOUNDS)},
+            "bounds_s": {
+                n: [round(float(v) / self.fs, 3) for v in self.bounds[:, j]] for j, n in enumerate(BOUNDS)
+            },
             "delineated_share": None if not self.n_beats else round(self.delineated_share, 3),
             "samples_per_wave": {w: int((self.labels == i).sum()) for i, w in enumerate(WAVES)},
         }
@@ -159,7 +161,9 @@ def detect_r_peaks(x_mv: np.ndarray, fs: float, *, min_rr_s: float = 0.25) -> np
 def _fixed_bounds(r_ms_rr: np.ndarray) -> np.ndarray:
     """(B, 6) fixed boundaries in ms relative to R, from each beat's RR interval (ms)."""
     rr = np.asarray(r_ms_rr, dtype=np.float64)
-    t_off = -40.0 + 400.0 * np.sqrt(np.clip(rr, 300.0, 2000.0) / 1000.0)  # QT (Bazett) from QRS onset at -40 ms
+    t_off = -40.0 + 400.0 * np.sqrt(
+        np.clip(rr, 300.0, 2000.0) / 1000.0
+    )  # QT (Bazett) from QRS onset at -40 ms
     j = FIXED_MS["QRS_off"]
     t_on = j + (t_off - j) / 3.0
     base = np.array([FIXED_MS["P_on"], FIXED_MS["P_off"], FIXED_MS["QRS_on"], FIXED_MS["QRS_off"]])
@@ -211,8 +215,16 @@ def delineate_beats(
     beat_of = np.full(L, -1, dtype=np.int64)
     if len(r) == 0:
         empty = np.zeros((0, len(BOUNDS)))
-        return Beats(float(fs), L, r, empty.astype(np.int64), empty.astype(bool), labels, beat_of,
-                     "no beats found: every sample unassigned")
+        return Beats(
+            float(fs),
+            L,
+            r,
+            empty.astype(np.int64),
+            empty.astype(bool),
+            labels,
+            beat_of,
+            "no beats found: every sample unassigned",
+        )
     rr = np.diff(r) / fs * 1000.0
     med_rr = float(np.median(rr)) if len(rr) else 1000.0
     rr_next = np.append(rr, med_rr) if len(rr) else np.array([med_rr])
@@ -231,8 +243,10 @@ def delineate_beats(
         hi = np.array([PLAUSIBLE_MS[b][1] for b in BOUNDS])
         from_nk = np.isfinite(found) & (rel >= lo) & (rel <= hi)
         bounds = np.where(from_nk, found, fixed)
-        text = (f"NeuroKit2 dwt (lead {LEADS[lead] if x.shape[0] == len(LEADS) else lead + 1}, "
-                f"{delineation_fs} Hz) with fixed-interval fallback; R peaks from all leads")
+        text = (
+            f"NeuroKit2 dwt (lead {LEADS[lead] if x.shape[0] == len(LEADS) else lead + 1}, "
+            f"{delineation_fs} Hz) with fixed-interval fallback; R peaks from all leads"
+        )
     bounds = np.round(bounds).astype(np.int64)
     # QRS must contain R; then everything monotone across beats (running maximum over the flattened sequence)
     bounds[:, 2] = np.minimum(bounds[:, 2], r)
@@ -276,8 +290,13 @@ def beat_tables(attribution: np.ndarray, beats: Beats) -> tuple[np.ndarray, np.n
     """``(per_beat (B, n_leads, 7), outside (n_leads, 7))``: each beat's table (P onset to next P onset) and
     the samples owned by no beat; ``per_beat.sum(0) + outside`` is the record's table exactly."""
     a = np.asarray(attribution, dtype=np.float64)
-    per = np.stack([wave_table(np.where(beats.beat_of == i, a, 0.0), beats.labels)
-                    for i in range(beats.n_beats)]) if beats.n_beats else np.zeros((0, a.shape[0], len(WAVES)))
+    per = (
+        np.stack(
+            [wave_table(np.where(beats.beat_of == i, a, 0.0), beats.labels) for i in range(beats.n_beats)]
+        )
+        if beats.n_beats
+        else np.zeros((0, a.shape[0], len(WAVES)))
+    )
     outside = wave_table(np.where(beats.beat_of < 0, a, 0.0), beats.labels)
     return per, outside
 
@@ -364,7 +383,9 @@ class WaveDecomposition:
         total = float(self.table.sum())
         return float(self.table[li][:, wi].sum() / total) if total != 0 else float("nan")
 
-    def items(self, n: int = 3, coverage: float = 0.7, max_leads: int = 4) -> list[tuple[str, list[str], float]]:
+    def items(
+        self, n: int = 3, coverage: float = 0.7, max_leads: int = 4
+    ) -> list[tuple[str, list[str], float]]:
         """The strongest (wave, leads, evidence) groups, by |evidence|: per wave, the fewest leads of the wave's
         sign that cover ``coverage`` of its same-signed evidence (at most ``max_leads``)."""
         out = []
@@ -394,7 +415,10 @@ class WaveDecomposition:
         """Json-ready: tables as {lead: {wave: value}}, wave totals, bias, logit, residual, summary line."""
 
         def tab(t: np.ndarray) -> dict[str, dict[str, float]]:
-            return {n: {w: round(float(v), digits) for w, v in zip(WAVES, row)} for n, row in zip(self.lead_names, t)}
+            return {
+                n: {w: round(float(v), digits) for w, v in zip(WAVES, row)}
+                for n, row in zip(self.lead_names, t)
+            }
 
         return {
             "class": self.class_name,
@@ -433,18 +457,35 @@ def decompose(
     """
     a = np.asarray(attribution, dtype=np.float64)
     if a.ndim != 2 or a.shape[1] != beats.length:
-        raise InputError(f"attribution must be (n_leads, {beats.length}) like the delineated record, got {a.shape}")
-    names = tuple(lead_names) if lead_names is not None else (LEADS if a.shape[0] == len(LEADS)
-                                                              else tuple(f"lead{i + 1}" for i in range(a.shape[0])))
+        raise InputError(
+            f"attribution must be (n_leads, {beats.length}) like the delineated record, got {a.shape}"
+        )
+    names = (
+        tuple(lead_names)
+        if lead_names is not None
+        else (LEADS if a.shape[0] == len(LEADS) else tuple(f"lead{i + 1}" for i in range(a.shape[0])))
+    )
     total = float(a.sum()) + float(bias)
     if logit is None:
         logit = total
     if abs(float(logit) - total) > rtol * (float(np.abs(a).sum()) + abs(float(bias)) + 1.0):
-        raise InputError(f"class {class_name!r}: attribution sum + bias = {total:.6g} but logit = {float(logit):.6g}")
+        raise InputError(
+            f"class {class_name!r}: attribution sum + bias = {total:.6g} but logit = {float(logit):.6g}"
+        )
     per, outside = beat_tables(a, beats)
     mean = per.mean(0) if len(per) else np.zeros_like(outside)
-    return WaveDecomposition(str(class_name), float(logit), None if probability is None else float(probability),
-                             float(bias), wave_table(a, beats.labels), mean, outside, beats, names, reference)
+    return WaveDecomposition(
+        str(class_name),
+        float(logit),
+        None if probability is None else float(probability),
+        float(bias),
+        wave_table(a, beats.labels),
+        mean,
+        outside,
+        beats,
+        names,
+        reference,
+    )
 
 
 def waves_report(decompositions: Sequence[WaveDecomposition]) -> dict[str, Any]:

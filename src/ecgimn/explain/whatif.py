@@ -167,7 +167,12 @@ def what_if(
         or explained.evidence[0].class_name.lower() != class_name.lower()
     ):
         explained = explain_recording(
-            predictor, recording, classes=[class_name], window_s=window_s, stride_s=stride_s, top_k=k,
+            predictor,
+            recording,
+            classes=[class_name],
+            window_s=window_s,
+            stride_s=stride_s,
+            top_k=k,
             explanation=explanation,
         )
     ex = explained.explanation

@@ -50,7 +50,9 @@ def load_checkpoint(path: str | Path, *, expected_task: str | None = None) -> di
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt/unsafe files (KeyError, UnpicklingError, ...)
+    except (
+        Exception
+    ) as exc:  # torch raises many types for corrupt/unsafe files (KeyError, UnpicklingError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: not a readable ECG-IMN checkpoint (corrupt, truncated or not a safe torch file: {first[:160]})"
@@ -101,7 +103,9 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
             f"{path}: weights do not match model {config.get('name')!r} ({str(exc).splitlines()[0][:160]})"
         ) from None
     if len(data["class_names"]) != getattr(model, "num_classes", len(data["class_names"])):
-        raise CheckpointError(f"{path}: {len(data['class_names'])} class names for a {model.num_classes}-class model")
+        raise CheckpointError(
+            f"{path}: {len(data['class_names'])} class names for a {model.num_classes}-class model"
+        )
     return model.eval()
 
 
@@ -115,12 +119,26 @@ def ensemble_payload(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
         if any(c.get(key) != first.get(key) for c in checkpoints[1:]):
             raise CheckpointError(f"cannot ensemble checkpoints that differ in {key!r}")
     state = {f"members.{i}.{k}": v for i, c in enumerate(checkpoints) for k, v in c["state_dict"].items()}
-    config = {"name": "ensemble", "num_classes": len(first["class_names"]),
-              "num_leads": first["model_config"].get("num_leads", 12),
-              "members": [c["model_config"] for c in checkpoints]}
-    metrics = {"members": [c.get("metrics", {}) for c in checkpoints],
-               "best_val_macro_auroc": None, "best_epoch": None}
-    return {**{k: first[k] for k in first if k not in ("state_dict", "model_config", "metrics", "format",
-                                                         "format_version", "package_version")},
-            "state_dict": state, "model_config": config, "metrics": metrics,
-            "interpretable": all(c.get("interpretable", False) for c in checkpoints)}
+    config = {
+        "name": "ensemble",
+        "num_classes": len(first["class_names"]),
+        "num_leads": first["model_config"].get("num_leads", 12),
+        "members": [c["model_config"] for c in checkpoints],
+    }
+    metrics = {
+        "members": [c.get("metrics", {}) for c in checkpoints],
+        "best_val_macro_auroc": None,
+        "best_epoch": None,
+    }
+    return {
+        **{
+            k: first[k]
+            for k in first
+            if k
+            not in ("state_dict", "model_config", "metrics", "format", "format_version", "package_version")
+        },
+        "state_dict": state,
+        "model_config": config,
+        "metrics": metrics,
+        "interpretable": all(c.get("interpretable", False) for c in checkpoints),
+    }

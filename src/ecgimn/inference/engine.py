@@ -53,7 +53,9 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
                 shape = (-1,) + (1,) * (conv.weight.dim() - 1)
                 bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
                 conv.weight = nn.Parameter(conv.weight.detach() * scale.view(shape), requires_grad=False)
-                conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False)
+                conv.bias = nn.Parameter(
+                    (bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False
+                )
                 module[i + 1] = nn.Identity()
     return module
 
@@ -66,22 +68,33 @@ def _lift(module: nn.Module) -> nn.Module:
     """
     for name, child in module.named_children():
         if isinstance(child, nn.Conv1d):
-            new = nn.Conv2d(child.in_channels, child.out_channels, (1, child.kernel_size[0]),
-                            stride=(1, child.stride[0]), padding=(0, child.padding[0]),
-                            groups=child.groups, bias=child.bias is not None)
+            new = nn.Conv2d(
+                child.in_channels,
+                child.out_channels,
+                (1, child.kernel_size[0]),
+                stride=(1, child.stride[0]),
+                padding=(0, child.padding[0]),
+                groups=child.groups,
+                bias=child.bias is not None,
+            )
             new.weight = nn.Parameter(child.weight.detach().unsqueeze(2), requires_grad=False)
             if child.bias is not None:
                 new.bias = nn.Parameter(child.bias.detach(), requires_grad=False)
         elif isinstance(child, nn.MaxPool1d):
             new = nn.MaxPool2d((1, child.kernel_size), stride=(1, child.stride), ceil_mode=child.ceil_mode)
         elif isinstance(child, nn.AvgPool1d):
-            new = nn.AvgPool2d((1, child.kernel_size[0]), stride=(1, child.stride[0]), ceil_mode=child.ceil_mode,
-                               count_include_pad=child.count_include_pad)
+            new = nn.AvgPool2d(
+                (1, child.kernel_size[0]),
+                stride=(1, child.stride[0]),
+                ceil_mode=child.ceil_mode,
+                count_include_pad=child.count_include_pad,
+            )
         elif isinstance(child, nn.Upsample) and isinstance(child.scale_factor, (int, float)):
             new = nn.Upsample(scale_factor=(1.0, float(child.scale_factor)), mode=child.mode)
         elif isinstance(child, nn.BatchNorm1d):
-            new = nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                 child.track_running_stats)
+            new = nn.BatchNorm2d(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             new.load_state_dict(child.state_dict())
             new.eval()
         else:
@@ -97,8 +110,12 @@ def _mkldnn_fusion() -> bool:
 
 def _use_onednn(x: torch.Tensor) -> bool:
     """The oneDNN fused calls serve float32 CPU tensors outside autocast and graph capture; else plain ops."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-            and not torch.compiler.is_compiling())
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+    )
 
 
 class _FusedConv(nn.Module):
@@ -118,8 +135,12 @@ class _FusedConv(nn.Module):
         c, shape = self.conv, tuple(x.shape)
         if self._packed is None or self._packed[0] != shape:
             w = c.weight.detach().contiguous(memory_format=torch.channels_last)
-            self._packed = (shape, torch.ops.mkldnn._reorder_convolution_weight(
-                w, list(c.padding), list(c.stride), list(c.dilation), c.groups, list(shape)))
+            self._packed = (
+                shape,
+                torch.ops.mkldnn._reorder_convolution_weight(
+                    w, list(c.padding), list(c.stride), list(c.dilation), c.groups, list(shape)
+                ),
+            )
         return self._packed[1]
 
     def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
@@ -128,11 +149,21 @@ class _FusedConv(nn.Module):
             args = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
             if other is None:
                 return torch.ops.mkldnn._convolution_pointwise(
-                    x, self._weight(x), c.bias, *args, "gelu" if self.gelu else "none", [], "none")
+                    x, self._weight(x), c.bias, *args, "gelu" if self.gelu else "none", [], "none"
+                )
             # oneDNN fuses the sum but not a GELU after it: GELU in place on the fresh output
             y = torch.ops.mkldnn._convolution_pointwise.binary(
-                x, other.contiguous(memory_format=torch.channels_last), self._weight(x), c.bias, *args, "add",
-                None, None, [], None)
+                x,
+                other.contiguous(memory_format=torch.channels_last),
+                self._weight(x),
+                c.bias,
+                *args,
+                "add",
+                None,
+                None,
+                [],
+                None,
+            )
             return torch.ops.aten.gelu_(y) if self.gelu else y
         y = c(x) if other is None else c(x) + other
         return F.gelu(y) if self.gelu else y
@@ -146,7 +177,11 @@ def _fuse_conv_gelu(module: nn.Module) -> nn.Module:
         items = list(module) + [None, None]
         for i in range(len(module)):
             conv, mid, act = items[i : i + 3]
-            if not (isinstance(conv, nn.Conv2d) and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)):
+            if not (
+                isinstance(conv, nn.Conv2d)
+                and conv.padding_mode == "zeros"
+                and isinstance(conv.padding, tuple)
+            ):
                 continue
             gelu = isinstance(mid, nn.Identity) and isinstance(act, nn.GELU) and act.approximate == "none"
             module[i] = _FusedConv(conv, gelu)
@@ -172,16 +207,28 @@ class _FusedResidual(nn.Module):
         self.pooled: _FusedConv | None = None
         self.stride = 1
         ops = [m for m in block.shortcut if not isinstance(m, nn.Identity)]
-        if (len(ops) == 2 and isinstance(ops[0], nn.AvgPool2d) and isinstance(ops[1], _FusedConv)
-                and not ops[1].gelu and ops[1].conv.kernel_size == (1, 1)):
+        if (
+            len(ops) == 2
+            and isinstance(ops[0], nn.AvgPool2d)
+            and isinstance(ops[1], _FusedConv)
+            and not ops[1].gelu
+            and ops[1].conv.kernel_size == (1, 1)
+        ):
             k, st = ops[0].kernel_size, ops[0].stride
             k, st = (k, k) if isinstance(k, int) else k, (st, st) if isinstance(st, int) else st
             if k[0] == st[0] == 1 and k[1] == st[1] and ops[0].padding in (0, (0, 0)):
                 c = ops[1].conv
-                conv = nn.Conv2d(c.in_channels, c.out_channels, (1, k[1]), stride=(1, k[1]), bias=c.bias is not None)
-                conv.weight = nn.Parameter((c.weight.detach() / k[1]).repeat(1, 1, 1, k[1]), requires_grad=False)
+                conv = nn.Conv2d(
+                    c.in_channels, c.out_channels, (1, k[1]), stride=(1, k[1]), bias=c.bias is not None
+                )
+                conv.weight = nn.Parameter(
+                    (c.weight.detach() / k[1]).repeat(1, 1, 1, k[1]), requires_grad=False
+                )
                 conv.bias = c.bias
-                self.pooled, self.stride = _FusedConv(conv.to(memory_format=torch.channels_last), gelu=False), k[1]
+                self.pooled, self.stride = (
+                    _FusedConv(conv.to(memory_format=torch.channels_last), gelu=False),
+                    k[1],
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pooled is not None and x.shape[-1] % self.stride == 0:
@@ -210,7 +257,15 @@ def _polyphase(conv: nn.Conv2d, up: int, scale: float = 1.0) -> _FusedConv | Non
     multiplies weights and bias (the IMN's weight scale).
     """
     (kh, k), (sh, st), (ph, c) = conv.kernel_size, conv.stride, conv.padding
-    if kh != 1 or sh != 1 or st != 1 or ph != 0 or conv.dilation != (1, 1) or conv.groups != 1 or k != 2 * c + 1:
+    if (
+        kh != 1
+        or sh != 1
+        or st != 1
+        or ph != 0
+        or conv.dilation != (1, 1)
+        or conv.groups != 1
+        or k != 2 * c + 1
+    ):
         return None
     d = [[(p + j - c) // up for j in range(k)] for p in range(up)]
     reach = max(max(-min(r), max(r)) for r in d)
@@ -219,10 +274,16 @@ def _polyphase(conv: nn.Conv2d, up: int, scale: float = 1.0) -> _FusedConv | Non
     for p in range(up):
         for j in range(k):
             w[p, :, :, d[p][j] + reach] += w0[:, :, j]
-    new = nn.Conv2d(conv.in_channels, up * conv.out_channels, (1, 2 * reach + 1), padding=(0, reach),
-                    bias=conv.bias is not None)
-    new.weight = nn.Parameter(w.flatten(0, 1).unsqueeze(2).contiguous(memory_format=torch.channels_last),
-                              requires_grad=False)
+    new = nn.Conv2d(
+        conv.in_channels,
+        up * conv.out_channels,
+        (1, 2 * reach + 1),
+        padding=(0, reach),
+        bias=conv.bias is not None,
+    )
+    new.weight = nn.Parameter(
+        w.flatten(0, 1).unsqueeze(2).contiguous(memory_format=torch.channels_last), requires_grad=False
+    )
     if conv.bias is not None:
         new.bias = nn.Parameter((conv.bias.detach() * scale).repeat(up), requires_grad=False)
     return _FusedConv(new, gelu=False)
@@ -264,7 +325,9 @@ class _PolyphaseDecoder(nn.Module):
             return False
         up = 1
         for block in decoder.blocks:
-            if len(block) != 2 or not (isinstance(block[0], nn.Sequential) and isinstance(block[0][0], _FusedConv)):
+            if len(block) != 2 or not (
+                isinstance(block[0], nn.Sequential) and isinstance(block[0][0], _FusedConv)
+            ):
                 return False
             if up > 1 and _polyphase(block[0][0].conv, up) is None:
                 return False
@@ -373,8 +436,12 @@ def _channels_last(member: nn.Module, fuse: bool = True) -> nn.Module:
     if fuse and _mkldnn_fusion():
         _fuse_residual(_fuse_conv_gelu(member))
         if isinstance(member, IMN):
-            if (member.ndim == 1 and not member.context and all(i is None for i in member._skip_index)
-                    and _PolyphaseDecoder.applies(member.decoder)):
+            if (
+                member.ndim == 1
+                and not member.context
+                and all(i is None for i in member._skip_index)
+                and _PolyphaseDecoder.applies(member.decoder)
+            ):
                 member.decoder = _PolyphaseDecoder(member.decoder, member.weight_scale)
             if member.bias_generator.mode == "dynamic":
                 member.bias_generator = _MeanPoolBias(member.bias_generator)
@@ -490,7 +557,9 @@ class InferenceEngine(nn.Module):
             g = max(1, max_windows // n)
             blocks = [(r, min(B, r + g), 0, n) for r in range(0, B, g)]
         else:  # a long record: its windows max_windows at a time (memory bounded by the chunk)
-            blocks = [(r, r + 1, w, min(n, w + max_windows)) for r in range(B) for w in range(0, n, max_windows)]
+            blocks = [
+                (r, r + 1, w, min(n, w + max_windows)) for r in range(B) for w in range(0, n, max_windows)
+            ]
         K = self.num_classes
         if maps:
             weights = torch.zeros(B, K, C, L, device=x.device)
@@ -504,7 +573,9 @@ class InferenceEngine(nn.Module):
             if not maps:
                 logit_sums.append(self.logits(xs).view(nb, nw, -1).sum(1))
                 continue
-            w, b = self.maps(xs, divide=n)  # (nb*nw, K, C, window), (nb*nw, K): each window's share of the mean
+            w, b = self.maps(
+                xs, divide=n
+            )  # (nb*nw, K, C, window), (nb*nw, K): each window's share of the mean
             bias[r0:r1] += b.view(nb, nw, K).sum(1)
             w = w.view(nb, nw, K * C, window).transpose(1, 2).reshape(nb * K * C, nw * window)
             rows[r0 * K * C : r1 * K * C].index_add_(1, idx.reshape(-1), w)
@@ -515,10 +586,7 @@ class InferenceEngine(nn.Module):
             return ModelOutput(torch.stack(logit_sums).view(B, per_record, -1).sum(1) / n)
         return ModelOutput(torch.einsum("bkcl,bcl->bk", weights, x) + bias, weights, bias)
 
-
-    def iter_windows(
-        self, x: torch.Tensor, window: int, stride: int, max_windows: int = DEFAULT_MAX_WINDOWS
-    ):
+    def iter_windows(self, x: torch.Tensor, window: int, stride: int, max_windows: int = DEFAULT_MAX_WINDOWS):
         """Stream the windows of one record ``x`` (leads, L): yields ``(starts, w, b)`` per chunk of at most
         ``max_windows`` windows, ``w`` (nw, K, leads, window) and ``b`` (nw, K) each window's own exact linear model.
 

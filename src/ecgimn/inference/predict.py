@@ -32,13 +32,19 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise ConfigError(f"unknown device {device!r}; use {DEVICES}") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} requested but CUDA is not available on this machine (torch "
-                              f"{torch.__version__}); use --device cpu or auto")
+            raise ConfigError(
+                f"device {device!r} requested but CUDA is not available on this machine (torch "
+                f"{torch.__version__}); use --device cpu or auto"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise ConfigError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     elif dev.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ConfigError(f"device {device!r} requested but Apple MPS is not available; use --device cpu or auto")
+            raise ConfigError(
+                f"device {device!r} requested but Apple MPS is not available; use --device cpu or auto"
+            )
     elif dev.type != "cpu":
         raise ConfigError(f"device {device!r} is not supported; use {DEVICES}")
     return dev
@@ -98,8 +104,13 @@ def predict(
             xb = torch.as_tensor(np.ascontiguousarray(x_std[start : start + batch_size]), dtype=torch.float32)
             if pin:
                 xb = xb.pin_memory()
-            out = engine(xb.to(device, non_blocking=pin), window, stride, return_maps=return_maps,
-                         max_windows=max_windows)
+            out = engine(
+                xb.to(device, non_blocking=pin),
+                window,
+                stride,
+                return_maps=return_maps,
+                max_windows=max_windows,
+            )
             logits.append(out.logits.float().cpu().numpy())
             if return_maps and out.weights is not None:
                 weights.append(out.weights.float().cpu().numpy())
@@ -116,8 +127,9 @@ def _join(parts: list[np.ndarray]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def decomposition(model: torch.nn.Module, x_std: np.ndarray, *, window: int, stride: int, device="cpu",
-                  batch_size: int = 64) -> dict[str, float] | None:
+def decomposition(
+    model: torch.nn.Module, x_std: np.ndarray, *, window: int, stride: int, device="cpu", batch_size: int = 64
+) -> dict[str, float] | None:
     """How exact and how input-driven an IMN's decision is, over the given records (None for black boxes).
 
     ``exactness_max_rel_error``: max |sum(W*x) + b - logit| / max(1, |logit|).
@@ -140,11 +152,15 @@ def decomposition(model: torch.nn.Module, x_std: np.ndarray, *, window: int, str
     b, z = np.concatenate(biases), np.concatenate(logits)
     var_z = z.var(0)
     frac = np.where(var_z > 0, b.var(0) / np.maximum(var_z, 1e-12), 0.0)
-    return {"exactness_max_rel_error": float(np.concatenate(errors).max()),
-            "bias_variance_fraction": float(frac.mean())}
+    return {
+        "exactness_max_rel_error": float(np.concatenate(errors).max()),
+        "bias_variance_fraction": float(frac.mean()),
+    }
 
 
-def exactness_error(model: torch.nn.Module, x_std: np.ndarray, *, window: int, stride: int, device="cpu") -> float:
+def exactness_error(
+    model: torch.nn.Module, x_std: np.ndarray, *, window: int, stride: int, device="cpu"
+) -> float:
     """max |sum(W*x) + b - logit| / max(1, |logit|) over the given records (NaN for black boxes)."""
     stats = decomposition(model, x_std, window=window, stride=stride, device=device)
     return float("nan") if stats is None else stats["exactness_max_rel_error"]

@@ -70,7 +70,12 @@ class Explanation:
         return self._beats[key]
 
     def waves(
-        self, k: int | str, record: int = 0, *, reference: np.ndarray | None = None, reference_name: str = "reference"
+        self,
+        k: int | str,
+        record: int = 0,
+        *,
+        reference: np.ndarray | None = None,
+        reference_name: str = "reference",
     ) -> WaveDecomposition:
         """Class ``k`` (index or name) of record ``record`` split exactly into lead x wave + bias.
 
@@ -90,11 +95,14 @@ class Explanation:
         else:
             r = np.asarray(reference, dtype=np.float64)
             if r.shape != self.inputs[record].shape:
-                raise InputError(f"reference must have the record's shape {self.inputs[record].shape}, got {r.shape}")
+                raise InputError(
+                    f"reference must have the record's shape {self.inputs[record].shape}, got {r.shape}"
+                )
             w = self.weights_mv[record, ki].astype(np.float64)
             a = w * (self.inputs[record].astype(np.float64) - r)
             b, ref = logit - float(a.sum()), reference_name
         return decompose(a, b, logit, beats, self.class_names[ki], p, reference=ref)
+
     #: one :class:`ecgimn.io.quality.InputCheck` per record (status ok / warning / refused-but-overridden)
     input_check: list[InputCheck] | None = None
 
@@ -102,7 +110,9 @@ class Explanation:
         """Index of a class by name (case-insensitive); unknown names list the valid ones."""
         lookup = {c.lower(): i for i, c in enumerate(self.class_names)}
         if name.lower() not in lookup:
-            raise ConfigError(f"unknown class {name!r}; this model's classes are: {', '.join(self.class_names)}")
+            raise ConfigError(
+                f"unknown class {name!r}; this model's classes are: {', '.join(self.class_names)}"
+            )
         return lookup[name.lower()]
 
 
@@ -126,6 +136,8 @@ class WindowedExplanation:
     window_evidence: np.ndarray  # (n, K, 12)
     fs: float
     notes: list[str] = field(default_factory=list)
+
+
 def resolve_model_path(name_or_path: str | Path) -> Path:
     """A checkpoint path, or the name of a bundled model (``default`` -> ``ecgimn/pretrained/default.pt``)."""
     path = Path(name_or_path)
@@ -136,8 +148,10 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
         return bundled
     names = sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))
     if str(name_or_path) == "default":
-        raise CheckpointError("the bundled default model is missing from this install; reinstall ecgimn or pass "
-                              "--model PATH_TO_CHECKPOINT")
+        raise CheckpointError(
+            "the bundled default model is missing from this install; reinstall ecgimn or pass "
+            "--model PATH_TO_CHECKPOINT"
+        )
     raise CheckpointError(
         f"{name_or_path!r} is neither a checkpoint file nor a bundled model; bundled: {', '.join(names) or 'none'}"
     )
@@ -147,7 +161,11 @@ class Predictor:
     """A trained model with its preprocessing: standardisation, sampling rate and window policy."""
 
     def __init__(
-        self, checkpoint: dict[str, Any], *, source: str = "", device: str | torch.device | None = None,
+        self,
+        checkpoint: dict[str, Any],
+        *,
+        source: str = "",
+        device: str | torch.device | None = None,
         precision: str = "fp32",
     ) -> None:
         self.checkpoint = checkpoint
@@ -162,19 +180,31 @@ class Predictor:
         self.task: str = checkpoint["task"]
         self.window, self.stride = window_stride(checkpoint)
         self.standardizer = Standardizer.from_dict(checkpoint["standardizer"])
-        self.interpretable = bool(checkpoint.get("interpretable", getattr(self.model, "interpretable", False)))
+        self.interpretable = bool(
+            checkpoint.get("interpretable", getattr(self.model, "interpretable", False))
+        )
         #: baseline removal applied before standardisation (``None``: none; see :mod:`ecgimn.data.baseline`)
         self.baseline: str | None = baseline_method(checkpoint)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, device: str | torch.device | None = None,
-                        precision: str = "fp32", expected_task: str | None = None) -> Predictor:
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        precision: str = "fp32",
+        expected_task: str | None = None,
+    ) -> Predictor:
         """Load and validate a checkpoint file (:func:`~ecgimn.inference.checkpoint.load_checkpoint`).
 
         ``expected_task`` refuses checkpoints of another task with a one-line :class:`CheckpointError`.
         """
-        return cls(load_checkpoint(path, expected_task=expected_task), source=str(path), device=device,
-                   precision=precision)
+        return cls(
+            load_checkpoint(path, expected_task=expected_task),
+            source=str(path),
+            device=device,
+            precision=precision,
+        )
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         """The model's own preprocessing of records already at its rate ((..., 12, L) mV): the checkpoint's
@@ -182,11 +212,20 @@ class Predictor:
         x = remove_baseline(x, float(self.fs), self.baseline)
         return self.standardizer.transform(x).astype(np.float32)
 
-    def forward(self, x_std: np.ndarray, *, batch_size: int = 128, return_maps: bool = False) -> dict[str, np.ndarray]:
+    def forward(
+        self, x_std: np.ndarray, *, batch_size: int = 128, return_maps: bool = False
+    ) -> dict[str, np.ndarray]:
         """Logits (and, with ``return_maps``, W and b) of standardised records (N, 12, L) under the checkpoint's
         window policy (:func:`~ecgimn.inference.predict.predict`)."""
-        return predict(self.engine, x_std, window=self.window, stride=self.stride, batch_size=batch_size,
-                       device=self.device, return_maps=return_maps)
+        return predict(
+            self.engine,
+            x_std,
+            window=self.window,
+            stride=self.stride,
+            batch_size=batch_size,
+            device=self.device,
+            return_maps=return_maps,
+        )
 
     def decomposition(self, x_std: np.ndarray) -> dict[str, float] | None:
         """Exactness and bias share of an IMN's decision on standardised records (``None`` for black boxes;
@@ -213,11 +252,14 @@ class Predictor:
         """The one message for a record shorter than the model's input window (``None`` when long enough)."""
         if seconds + 1e-9 >= self.min_seconds:
             return None
-        return (f"{source + ': ' if source else ''}record is {seconds:.2f} s long; this model needs at least "
-                f"{self.min_seconds:.2f} s (the input window of {self.name!r}); use a longer recording")
+        return (
+            f"{source + ': ' if source else ''}record is {seconds:.2f} s long; this model needs at least "
+            f"{self.min_seconds:.2f} s (the input window of {self.name!r}); use a longer recording"
+        )
 
-    def check_inputs(self, x: np.ndarray, fs: float, *, allow_implausible: bool = False,
-                     full: bool = True) -> list[InputCheck]:
+    def check_inputs(
+        self, x: np.ndarray, fs: float, *, allow_implausible: bool = False, full: bool = True
+    ) -> list[InputCheck]:
         """The input check (:mod:`ecgimn.io.quality`) of each record of ``x`` ((12, L) or (N, 12, L) mV).
 
         Raises :class:`InputError` naming the record when one is refused (implausible units, ADC counts, values
@@ -262,8 +304,10 @@ class Predictor:
             raise InputError(short)
         if self.baseline is not None:
             x = remove_baseline(x, self.fs, self.baseline)
-            notes.append(f"baseline removed ({self.baseline} filter) before the model; inputs and evidence refer "
-                         "to the filtered signal")
+            notes.append(
+                f"baseline removed ({self.baseline} filter) before the model; inputs and evidence refer "
+                "to the filtered signal"
+            )
         if x.shape[-1] > self.window:
             notes.append(
                 f"{x.shape[-1] / self.fs:.2f} s record explained with sliding {self.window / self.fs:g} s windows "
@@ -271,8 +315,15 @@ class Predictor:
             )
         return x, notes
 
-    def explain(self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *, allow_implausible: bool = False,
-                check: bool = True) -> Explanation:
+    def explain(
+        self,
+        x: np.ndarray,
+        fs: float = 100,
+        batch_size: int = 64,
+        *,
+        allow_implausible: bool = False,
+        check: bool = True,
+    ) -> Explanation:
         """Probabilities, logits and the exact linear model (W, b) the network wrote for each record.
 
         Every record first goes through the input check (:meth:`check_inputs`; its result is
@@ -295,10 +346,19 @@ class Predictor:
         weights_mv = w / sigma_b
         bias_mv = b - (w * mu_b / sigma_b).sum((-2, -1))
         return Explanation(
-            class_names=self.class_names, probabilities=sigmoid(logits_a), logits=logits_a,
-            weights=w, bias=b, attribution=w * x_std[:, None], inputs=x, inputs_std=x_std,
-            weights_mv=weights_mv.astype(np.float32), bias_mv=bias_mv.astype(np.float32), fs=float(self.fs),
-            notes=notes, input_check=checks,
+            class_names=self.class_names,
+            probabilities=sigmoid(logits_a),
+            logits=logits_a,
+            weights=w,
+            bias=b,
+            attribution=w * x_std[:, None],
+            inputs=x,
+            inputs_std=x_std,
+            weights_mv=weights_mv.astype(np.float32),
+            bias_mv=bias_mv.astype(np.float32),
+            fs=float(self.fs),
+            notes=notes,
+            input_check=checks,
         )
 
     def explain_windows(self, x: np.ndarray, fs: float = 100, max_windows: int = 256) -> WindowedExplanation:
@@ -308,7 +368,9 @@ class Predictor:
         (activations and W of that many windows), independent of the record's length; time is linear in it.
         """
         if not self.interpretable:
-            raise CheckpointError(f"{self.source}: model {self.name!r} is a black box with no exact explanation")
+            raise CheckpointError(
+                f"{self.source}: model {self.name!r} is a black box with no exact explanation"
+            )
         x = as_signal(x, "explain_windows takes one record", dtype=np.float32)
         xr, notes = self._prepare(x, fs)
         x_std = torch.as_tensor(self.standardizer.transform(xr[0]), device=self.device)
@@ -323,26 +385,39 @@ class Predictor:
         window_logits = ev.sum(-1) + bias
         logits = window_logits.mean(0)
         return WindowedExplanation(
-            class_names=self.class_names, probabilities=sigmoid(logits), logits=logits,
-            bias=bias.mean(0), window_starts_s=np.asarray(starts, dtype=np.float64) / self.fs,
-            window_seconds=self.window / self.fs, window_logits=window_logits, window_bias=bias,
-            window_evidence=ev, fs=float(self.fs), notes=notes,
+            class_names=self.class_names,
+            probabilities=sigmoid(logits),
+            logits=logits,
+            bias=bias.mean(0),
+            window_starts_s=np.asarray(starts, dtype=np.float64) / self.fs,
+            window_seconds=self.window / self.fs,
+            window_logits=window_logits,
+            window_bias=bias,
+            window_evidence=ev,
+            fs=float(self.fs),
+            notes=notes,
         )
 
-    def logits(self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *,
-               allow_implausible: bool = False) -> np.ndarray:
+    def logits(
+        self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *, allow_implausible: bool = False
+    ) -> np.ndarray:
         """Logits (N, K) for any model, interpretable or not (implausible units are refused)."""
         self.check_inputs(x, fs, allow_implausible=allow_implausible, full=False)
         x, _ = self._prepare(x, fs)
-        return self.forward(self.standardizer.transform(x).astype(np.float32), batch_size=batch_size)["logits"]
+        return self.forward(self.standardizer.transform(x).astype(np.float32), batch_size=batch_size)[
+            "logits"
+        ]
 
-    def predict_proba(self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *,
-                      allow_implausible: bool = False) -> np.ndarray:
+    def predict_proba(
+        self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *, allow_implausible: bool = False
+    ) -> np.ndarray:
         """Class probabilities (N, K) for any model, interpretable or not (implausible units are refused)."""
         return sigmoid(self.logits(x, fs, batch_size, allow_implausible=allow_implausible))
 
 
-def load(name_or_path: str | Path = "default", device: str | None = None, precision: str = "fp32") -> Predictor:
+def load(
+    name_or_path: str | Path = "default", device: str | None = None, precision: str = "fp32"
+) -> Predictor:
     """Load a checkpoint file or a bundled model by name (``default``).
 
     ``precision``: ``fp32`` (the model's own answers) or ``bf16`` (autocast: faster on GPUs and CPUs with bf16

@@ -109,7 +109,9 @@ def extract_zip(
     return out
 
 
-def check_wfdb_header(hea: Path, shown: str, available: set[str], *, missing: str = "is not in the .zip") -> None:
+def check_wfdb_header(
+    hea: Path, shown: str, available: set[str], *, missing: str = "is not in the .zip"
+) -> None:
     """Refuse multi-segment records and signal files the header names that are not among ``available`` (a
     header may name any path: ``/etc/passwd`` would otherwise be read as signal data)."""
     import wfdb
@@ -119,7 +121,9 @@ def check_wfdb_header(hea: Path, shown: str, available: set[str], *, missing: st
     except Exception as exc:
         raise InputError(f"{shown}: unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
     if getattr(header, "seg_name", None) is not None:
-        raise InputError(f"{shown}: multi-segment WFDB records are not supported; use a single-segment record")
+        raise InputError(
+            f"{shown}: multi-segment WFDB records are not supported; use a single-segment record"
+        )
     for name in header.file_name or []:
         if name != os.path.basename(name) or name not in available:
             raise InputError(
@@ -152,7 +156,9 @@ def arrange(
     heads = [m for m in members if m.ext == ".hea"]
     if len(heads) != 1:
         what = "no .hea header" if not heads else f"{len(heads)} .hea headers"
-        raise InputError(f"{got}: a WFDB record needs exactly one .hea header with its .dat file(s); found {what}")
+        raise InputError(
+            f"{got}: a WFDB record needs exactly one .hea header with its .dat file(s); found {what}"
+        )
     if len({m.name for m in members}) != len(members):
         raise InputError(f"{got}: the same file name twice")
     for m in members:

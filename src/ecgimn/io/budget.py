@@ -115,7 +115,11 @@ def check_fs(fs: Any, src: str | None = None, budget: Budget = DEFAULT_BUDGET) -
 
 
 def check_signal(
-    n_channels: int, n_samples: int, fs: float | None = None, src: str | None = None, budget: Budget = DEFAULT_BUDGET
+    n_channels: int,
+    n_samples: int,
+    fs: float | None = None,
+    src: str | None = None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> None:
     """Refuse more channels or samples than the budget allows (and, with ``fs``, a longer duration)."""
     if n_channels > budget.max_channels:
@@ -160,7 +164,9 @@ def check_array_header(
         else:
             shape, _, dtype = npformat.read_array_header_2_0(fh)
     except Exception as exc:  # numpy raises ValueError / OSError on damaged headers
-        raise InputError(f"{_where(src)}not a readable NumPy array header ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{_where(src)}not a readable NumPy array header ({type(exc).__name__}: {exc})"
+        ) from None
     if dtype.hasobject:
         return  # refused by the loader (pickled objects are never loaded)
     channels, samples = _array_dims(shape)
@@ -179,7 +185,9 @@ def _check_npy(path: Path, src: str, budget: Budget, fs: float | None) -> None:
         if fh.read(6) != b"\x93NUMPY":
             return  # the loader says what it is
         if fs is None:
-            raise InputError(f"{src}: sampling rate unknown (a .npy file does not store it); pass fs=<Hz> (--fs)")
+            raise InputError(
+                f"{src}: sampling rate unknown (a .npy file does not store it); pass fs=<Hz> (--fs)"
+            )
         fh.seek(0)
         check_array_header(fh, src, budget, fs)
 
@@ -247,7 +255,9 @@ def check_csv(path: str | Path, src: str | None = None, budget: Budget = DEFAULT
                 if max(map(len, parts)) > budget.max_csv_line_bytes:
                     raise too_long
                 lines += len(parts)
-                widest = max(widest, 1 + max(max(q.count(s) for q in parts) for s in (b",", b";", b"\t", b" ")))
+                widest = max(
+                    widest, 1 + max(max(q.count(s) for q in parts) for s in (b",", b";", b"\t", b" "))
+                )
             if not block:
                 break
     if widest > budget.max_channels and lines > budget.max_channels + 1:

@@ -172,7 +172,12 @@ def match_leads(names: Sequence[str], *, source: str = "input") -> tuple[list[in
 
 
 def _missing_message(
-    source: str, names: list[str], unknown: list[str], missing: list[str], derivable: set[str], found: list[str]
+    source: str,
+    names: list[str],
+    unknown: list[str],
+    missing: list[str],
+    derivable: set[str],
+    found: list[str],
 ) -> str:
     hint = ""
     modified = [n for n in unknown if normalize_lead_name(n)[0] in _MODIFIED_LEADS]

@@ -81,7 +81,12 @@ class Finding:
     leads: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "severity": self.severity, "message": self.message, "leads": list(self.leads)}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "leads": list(self.leads),
+        }
 
 
 @dataclass
@@ -137,8 +142,9 @@ def _short(f: Finding) -> str:
     return short.get(f.code, f.code)
 
 
-def finalize(findings: list[Finding], lead_quality: dict[str, float] | None = None, *,
-             allow_implausible: bool = False) -> InputCheck:
+def finalize(
+    findings: list[Finding], lead_quality: dict[str, float] | None = None, *, allow_implausible: bool = False
+) -> InputCheck:
     """An :class:`InputCheck` from findings: refused > warning > ok (``allow_implausible`` overrides refusals)."""
     refused = [f for f in findings if f.severity == "refused"]
     overridable = all(f.code not in NEVER_OVERRIDE for f in refused)
@@ -235,7 +241,9 @@ def _band_power(psd: np.ndarray, f: np.ndarray, lo: float, hi: float) -> np.ndar
     return psd[:, sel].sum(-1) if sel.any() else np.zeros(psd.shape[0])
 
 
-def signal_quality(x: np.ndarray, fs: float, lead_names: Sequence[str]) -> tuple[dict[str, float], list[Finding]]:
+def signal_quality(
+    x: np.ndarray, fs: float, lead_names: Sequence[str]
+) -> tuple[dict[str, float], list[Finding]]:
     """Per-lead quality score in [0, 1] and findings (flat, clipped, muscle / mains noise, baseline wander)."""
     from scipy.signal import butter, sosfiltfilt, welch
 
@@ -276,11 +284,24 @@ def signal_quality(x: np.ndarray, fs: float, lead_names: Sequence[str]) -> tuple
         return [names[i] for i in np.flatnonzero(mask)]
 
     if flat.any():
-        findings.append(Finding("flat_lead", "warning", f"flat or missing lead(s) {', '.join(pick(flat))}: they carry "
-                                "no signal; the prediction relies on the other leads", pick(flat)))
+        findings.append(
+            Finding(
+                "flat_lead",
+                "warning",
+                f"flat or missing lead(s) {', '.join(pick(flat))}: they carry "
+                "no signal; the prediction relies on the other leads",
+                pick(flat),
+            )
+        )
     if clipped.any():
-        findings.append(Finding("saturated_lead", "warning", f"clipped (saturated) lead(s) {', '.join(pick(clipped))}: "
-                                "the amplifier's range was exceeded", pick(clipped)))
+        findings.append(
+            Finding(
+                "saturated_lead",
+                "warning",
+                f"clipped (saturated) lead(s) {', '.join(pick(clipped))}: the amplifier's range was exceeded",
+                pick(clipped),
+            )
+        )
     noisy = ~flat & (score < NOISY_SCORE) & ~clipped
     if noisy.any():
         causes = []
@@ -290,12 +311,25 @@ def signal_quality(x: np.ndarray, fs: float, lead_names: Sequence[str]) -> tuple
             causes.append("high-frequency (muscle) noise")
         if (noisy & (pen_wander > 0.25)).any():
             causes.append("baseline wander")
-        findings.append(Finding("noisy_lead", "warning", f"poor signal quality in {', '.join(pick(noisy))} "
-                                f"({', '.join(causes) or 'noise'}); read the evidence there with care", pick(noisy)))
+        findings.append(
+            Finding(
+                "noisy_lead",
+                "warning",
+                f"poor signal quality in {', '.join(pick(noisy))} "
+                f"({', '.join(causes) or 'noise'}); read the evidence there with care",
+                pick(noisy),
+            )
+        )
     wandering = ~flat & (wander > WANDER_P2P)
     if wandering.any():
-        findings.append(Finding("baseline_wander", "warning", f"baseline wander of up to {wander[wandering].max():.1f} "
-                                f"mV in {', '.join(pick(wandering))}", pick(wandering)))
+        findings.append(
+            Finding(
+                "baseline_wander",
+                "warning",
+                f"baseline wander of up to {wander[wandering].max():.1f} mV in {', '.join(pick(wandering))}",
+                pick(wandering),
+            )
+        )
     return {nm: float(s) for nm, s in zip(names, score)}, findings
 
 
@@ -341,9 +375,14 @@ def reversal_features(beat: np.ndarray) -> np.ndarray:
     scale = float(np.median(qrs.max(-1) - qrs.min(-1))) + 1e-3
     feats = []
     for i in range(6):
-        feats += [signed_peak(qrs[i:i + 1])[0] / scale, qrs[i].sum() / (10 * scale),
-                  signed_peak(p[i:i + 1])[0] / scale, signed_peak(t[i:i + 1])[0] / scale,
-                  _corr(beat[i], beat[11]), _corr(beat[i], beat[6])]
+        feats += [
+            signed_peak(qrs[i : i + 1])[0] / scale,
+            qrs[i].sum() / (10 * scale),
+            signed_peak(p[i : i + 1])[0] / scale,
+            signed_peak(t[i : i + 1])[0] / scale,
+            _corr(beat[i], beat[11]),
+            _corr(beat[i], beat[6]),
+        ]
     return np.asarray(feats, dtype=np.float64)
 
 
@@ -456,5 +495,10 @@ def assess(
 
 def assess_recording(recording: Any, *, allow_implausible: bool = False) -> InputCheck:
     """:func:`assess` of a :class:`~ecgimn.io.Recording`, with what its reader found (``hints``)."""
-    return assess(recording.signal, recording.fs, recording.lead_names,
-                  hints=getattr(recording, "hints", None), allow_implausible=allow_implausible)
+    return assess(
+        recording.signal,
+        recording.fs,
+        recording.lead_names,
+        hints=getattr(recording, "hints", None),
+        allow_implausible=allow_implausible,
+    )

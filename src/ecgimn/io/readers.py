@@ -136,13 +136,20 @@ def _read_wfdb(p: Path, src: str) -> _Raw:
         raise InputError(f"{src}: WFDB record {rec.name} has no signals")
     n = r.p_signal.shape[1]
     names = list(r.sig_name) if r.sig_name and any(r.sig_name) else None
-    return _Raw(list(r.p_signal.T), names=names, fs=[float(r.fs)] * n, units=list(r.units or [None] * n),
-                gain_missing=_wfdb_gain_missing(header, n))
+    return _Raw(
+        list(r.p_signal.T),
+        names=names,
+        fs=[float(r.fs)] * n,
+        units=list(r.units or [None] * n),
+        gain_missing=_wfdb_gain_missing(header, n),
+    )
 
 
 def _wfdb_gain_missing(header: Path, n: int) -> list[bool]:
     """Per signal line: True when the header gives no ADC gain (absent or 0; readers then assume 200/mV)."""
-    lines = [ln for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")
+    ]
     out = []
     for line in lines[1 : n + 1]:
         tokens = line.split()
@@ -213,7 +220,9 @@ def _np_load(p: Path, src: str) -> Any:  # ndarray or NpzFile
     if magic.startswith(b"\x80"):  # a raw pickle stream
         raise InputError(f"{src}: {_pickle_msg(ValueError('pickle'))}")
     if not magic.startswith((b"\x93NUMPY", b"PK")):
-        raise InputError(f"{src}: not a NumPy .npy/.npz file (no NumPy header); save it with np.save / np.savez")
+        raise InputError(
+            f"{src}: not a NumPy .npy/.npz file (no NumPy header); save it with np.save / np.savez"
+        )
     try:
         return np.load(p, allow_pickle=False)
     except ValueError as exc:
@@ -448,7 +457,11 @@ def _lead_plan(
         names = given
     if names is None:
         if n != N_LEADS:
-            eight = " (8 channels: if they are I, II, V1-V6, pass --lead-names I,II,V1,V2,V3,V4,V5,V6)" if n == 8 else ""
+            eight = (
+                " (8 channels: if they are I, II, V1-V6, pass --lead-names I,II,V1,V2,V3,V4,V5,V6)"
+                if n == 8
+                else ""
+            )
             raise InputError(
                 f"{src}: a 12-lead ECG is needed; found {n} channel(s) and no lead names (name the channels, e.g. "
                 f"a CSV header I,II,III,aVR,aVL,aVF,V1..V6, or pass lead_names / --lead-names){eight}"

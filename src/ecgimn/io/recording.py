@@ -10,7 +10,9 @@ from ecgimn.constants import LEADS, N_LEADS
 from ecgimn.errors import InputError
 
 
-def as_signal(x: np.ndarray, what: str = "signal", *, batch: bool = False, dtype: type | None = None) -> np.ndarray:
+def as_signal(
+    x: np.ndarray, what: str = "signal", *, batch: bool = False, dtype: type | None = None
+) -> np.ndarray:
     """``x`` as a (12, L) array in mV (``batch=True``: a (12, L) or (N, 12, L) input, returned as (N, 12, L)).
 
     The one shape check of a 12-lead signal: anything else is an :class:`InputError` naming ``what`` and the shape.
@@ -59,7 +61,9 @@ class Recording:
     def __post_init__(self) -> None:
         sig = as_signal(self.signal, self.source or self.record_id, dtype=np.float32)
         if not np.isfinite(self.fs) or self.fs <= 0:
-            raise InputError(f"{self.source or self.record_id}: sampling rate must be positive, got {self.fs}")
+            raise InputError(
+                f"{self.source or self.record_id}: sampling rate must be positive, got {self.fs}"
+            )
         self.signal = sig
         self.fs = float(self.fs)
         self.lead_names = tuple(self.lead_names)

@@ -26,7 +26,14 @@ from ecgimn.io.raw import Raw
 #: largest XML / DICOM / SCP file read (a 10 s 12-lead export is well under 2 MB; a long Holter-style file
 #: should be converted to WFDB or EDF)
 MAX_FILE_BYTES = 64 * 1024 * 1024
-_UNITS = {"microvolts": "uV", "microvolt": "uV", "uv": "uV", "millivolts": "mV", "millivolt": "mV", "mv": "mV"}
+_UNITS = {
+    "microvolts": "uV",
+    "microvolt": "uV",
+    "uv": "uV",
+    "millivolts": "mV",
+    "millivolt": "mV",
+    "mv": "mV",
+}
 
 
 def _check_size(p: Path, src: str) -> None:
@@ -261,7 +268,9 @@ def _sierra(root: Element, src: str) -> Raw:
             raise InputError(f"{src}: <parsedwaveforms> plain text must hold integers") from None
         arrays = _split(values, len(labels), n, src)
     else:
-        raise InputError(f"{src}: Philips Sierra data encoding {encoding!r} is not supported (Base64 or Plain)")
+        raise InputError(
+            f"{src}: Philips Sierra data encoding {encoding!r} is not supported (Base64 or Plain)"
+        )
     acq = root.find("dataacquisition")
     band = root.find("reportinfo/reportbandwidth")
     doc = root.find("documentinfo")
@@ -307,7 +316,11 @@ def read_dicom(p: Path, src: str) -> Raw:
     if not groups:
         raise InputError(f"{src}: the DICOM file holds no waveform (WaveformSequence); is it an image?")
     chosen = next(
-        (k for k, g in enumerate(groups) if not re.search(r"median|beat", str(g.get("MultiplexGroupLabel", "")), re.I)),
+        (
+            k
+            for k, g in enumerate(groups)
+            if not re.search(r"median|beat", str(g.get("MultiplexGroupLabel", "")), re.I)
+        ),
         None,
     )
     if chosen is None:

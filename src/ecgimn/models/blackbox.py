@@ -42,7 +42,14 @@ class BlackBoxCNN(nn.Module):
         self.config: dict = {}
         self.dual_view = bool(dual_view)
         self.encoder = Encoder(
-            encoder, num_leads, encoder_channels, kernel_size, lead_kernel_size, downsample, residual, dropout,
+            encoder,
+            num_leads,
+            encoder_channels,
+            kernel_size,
+            lead_kernel_size,
+            downsample,
+            residual,
+            dropout,
             2 if dual_view else 1,
         )
         self.head = nn.Linear(self.encoder.out_channels, num_classes)

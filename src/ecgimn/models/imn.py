@@ -415,8 +415,15 @@ class IMN(nn.Module):
         views = 2 if dual_view else 1
         self.lead_fold = LeadFold(num_leads, int(lead_embedding)) if self.lead_local else None
         self.encoder = Encoder(
-            encoder, 1 if self.lead_local else num_leads, encoder_channels, kernel_size, lead_kernel_size,
-            downsample, residual, dropout, views + int(lead_embedding) if self.lead_local else views,
+            encoder,
+            1 if self.lead_local else num_leads,
+            encoder_channels,
+            kernel_size,
+            lead_kernel_size,
+            downsample,
+            residual,
+            dropout,
+            views + int(lead_embedding) if self.lead_local else views,
         )
         red, r = self.encoder.reduction, int(weight_resolution)
         g = math.gcd(red, r)
@@ -449,19 +456,21 @@ class IMN(nn.Module):
             self.reach = w_reach(kernel_size, downsample, residual, ups, decoder_kernel_size, out_kernel_size)
         if max_reach is not None:
             if self.reach is None:
-                raise ConfigError("max_reach needs a 1-D encoder without context, dual_view, skip or "
-                                  "weight_resolution > 1 (each gives W a path to the whole window)")
+                raise ConfigError(
+                    "max_reach needs a 1-D encoder without context, dual_view, skip or "
+                    "weight_resolution > 1 (each gives W a path to the whole window)"
+                )
             if self.reach > int(max_reach):
-                raise ConfigError(f"W of this architecture reaches {self.reach} samples either side, more than "
-                                  f"max_reach={max_reach}; use smaller kernels or less downsampling")
+                raise ConfigError(
+                    f"W of this architecture reaches {self.reach} samples either side, more than "
+                    f"max_reach={max_reach}; use smaller kernels or less downsampling"
+                )
         self.bias_generator = BiasGenerator(self.encoder.out_channels, num_classes, bias)
         self.weight_scale = (
             float(weight_scale) if weight_scale is not None else 1.0 / math.sqrt(num_leads * REFERENCE_LENGTH)
         )
 
-    def encoder_input(
-        self, x: torch.Tensor
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    def encoder_input(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """The encoder's input for ``x``: its views (:func:`input_views`) zero-padded to ``pad_multiple``."""
         check_input(x, self.num_leads)
         L = x.shape[-1]

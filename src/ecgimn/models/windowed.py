@@ -29,7 +29,6 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     return starts
 
 
-
 def window_bounds(n: int, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Start/end (exclusive) sample indices of windows covering ``[0, n)`` with nothing dropped.
 

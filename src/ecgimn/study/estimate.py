@@ -40,8 +40,9 @@ def estimate_seconds(
     n_train = int(np.isin(labels.folds, (1, 2, 3, 4, 5, 6, 7, 8)).sum())
     rows, total = [], 0.0
     for name, recipe in configs.items():
-        config = TrainConfig(data=data, task=task, fs=fs,
-                             **expand_study_paths({**(defaults or {}), **recipe}, Path(study_dir))).validate()
+        config = TrainConfig(
+            data=data, task=task, fs=fs, **expand_study_paths({**(defaults or {}), **recipe}, Path(study_dir))
+        ).validate()
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         device = resolve_device(config.device)
@@ -67,6 +68,13 @@ def estimate_seconds(
         step = float(np.median(times[1:]))  # the first step warms up
         seconds = step * -(-n_train // config.batch_size) * config.epochs * len(seeds)
         total += seconds
-        rows.append({"config": name, "seconds_per_step": step, "epochs": config.epochs, "seconds": seconds,
-                     "teachers_missing": len(paths) - len(teachers)})
+        rows.append(
+            {
+                "config": name,
+                "seconds_per_step": step,
+                "epochs": config.epochs,
+                "seconds": seconds,
+                "teachers_missing": len(paths) - len(teachers),
+            }
+        )
     return {"n_train": n_train, "rows": rows, "total_seconds": total}

@@ -36,8 +36,9 @@ def evaluate_checkpoint(
     """
     predictor = Predictor.from_checkpoint(checkpoint, device=device, expected_task=task)
     ckpt = predictor.checkpoint
-    data = load_task(data_root, ckpt["task"], ckpt["fs"], only_present=only_present, cache_dir=cache_dir,
-                     progress=progress).split(split)
+    data = load_task(
+        data_root, ckpt["task"], ckpt["fs"], only_present=only_present, cache_dir=cache_dir, progress=progress
+    ).split(split)
     if list(data.classes) != list(ckpt["class_names"]):
         # a subset can miss classes: align columns by name; classes absent from the data are reported
         missing = [c for c in ckpt["class_names"] if c not in data.classes]
@@ -53,15 +54,24 @@ def evaluate_checkpoint(
     seconds = time.perf_counter() - t0
     probs = sigmoid(logits)
     report = score(y, probs, classes=list(ckpt["class_names"]), n_bootstrap=n_bootstrap, seed=seed)
-    report.update({
-        "checkpoint": str(checkpoint), "model": ckpt["model_config"].get("name"), "task": ckpt["task"],
-        "fs": ckpt["fs"], "split": split, "classes_absent_from_data": missing,
-        "n_positive": {c: int(y[:, j].sum()) for j, c in enumerate(ckpt["class_names"])},
-        **(predictor.decomposition(x_std)
-           or {"exactness_max_rel_error": None, "bias_variance_fraction": None}),
-        "inference_seconds": seconds, "best_val_macro_auroc": ckpt.get("metrics", {}).get("best_val_macro_auroc"),
-        "train_config": ckpt.get("train_config"),
-    })
+    report.update(
+        {
+            "checkpoint": str(checkpoint),
+            "model": ckpt["model_config"].get("name"),
+            "task": ckpt["task"],
+            "fs": ckpt["fs"],
+            "split": split,
+            "classes_absent_from_data": missing,
+            "n_positive": {c: int(y[:, j].sum()) for j, c in enumerate(ckpt["class_names"])},
+            **(
+                predictor.decomposition(x_std)
+                or {"exactness_max_rel_error": None, "bias_variance_fraction": None}
+            ),
+            "inference_seconds": seconds,
+            "best_val_macro_auroc": ckpt.get("metrics", {}).get("best_val_macro_auroc"),
+            "train_config": ckpt.get("train_config"),
+        }
+    )
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(report, indent=2, default=float))

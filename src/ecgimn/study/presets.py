@@ -22,7 +22,10 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = json.loads(PRESETS_FILE.read_text(enc
 def expand_study_paths(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
     """``{study}`` in ``distill_from`` paths is the study folder (teachers trained by the same study)."""
     if recipe.get("distill_from"):
-        recipe = {**recipe, "distill_from": [str(p).replace("{study}", str(out)) for p in recipe["distill_from"]]}
+        recipe = {
+            **recipe,
+            "distill_from": [str(p).replace("{study}", str(out)) for p in recipe["distill_from"]],
+        }
     return recipe
 
 

@@ -66,15 +66,19 @@ def _existing_run(run_dir: Path, config: TrainConfig) -> dict[str, bool]:
     try:
         saved = json.loads((run_dir / "config.json").read_text())
     except (OSError, ValueError):
-        raise ConfigError(f"{run_dir} holds a run without a readable config.json; move it away or choose another "
-                          "--out (the study does not overwrite runs)") from None
+        raise ConfigError(
+            f"{run_dir} holds a run without a readable config.json; move it away or choose another "
+            "--out (the study does not overwrite runs)"
+        ) from None
     ours = config.to_dict()
     same_data = Path(str(saved.get("data"))).resolve() == Path(config.data).resolve()
     diffs = [k for k in ours if k not in _EXECUTION_FIELDS and k != "data" and saved.get(k) != ours[k]]
     if diffs or not same_data:
         shown = ", ".join(f"{k}: {saved.get(k)!r} there, {ours[k]!r} here" for k in diffs[:3])
-        raise ConfigError(f"{run_dir} holds a run of another recipe ({shown or 'other data'}); move it away or "
-                          "choose another --out (the study does not overwrite runs)")
+        raise ConfigError(
+            f"{run_dir} holds a run of another recipe ({shown or 'other data'}); move it away or "
+            "choose another --out (the study does not overwrite runs)"
+        )
     return {"resume": True}
 
 
@@ -89,20 +93,30 @@ def _evaluate(checkpoint: Path, data: str, config: TrainConfig, run_dir: Path) -
     kw = dict(only_present=config.only_present, cache_dir=config.cache_dir, progress=False)
     with _expected_exclusions():
         val = evaluate_checkpoint(checkpoint, data, split="val", n_bootstrap=0, **kw)
-        test = evaluate_checkpoint(checkpoint, data, split="test", n_bootstrap=100, out=run_dir / "eval_test.json",
-                                   **kw)
+        test = evaluate_checkpoint(
+            checkpoint, data, split="test", n_bootstrap=100, out=run_dir / "eval_test.json", **kw
+        )
     return {
         "interpretable": test["exactness_max_rel_error"] is not None,
-        "val_macro_auroc": val["macro_auroc"], "test_macro_auroc": test["macro_auroc"],
-        "test_ci": [test["ci_low"], test["ci_high"]], "test_fmax": test["fmax"],
-        "test_per_class_auroc": test["per_class_auroc"], "n_test": test["n_records"],
+        "val_macro_auroc": val["macro_auroc"],
+        "test_macro_auroc": test["macro_auroc"],
+        "test_ci": [test["ci_low"], test["ci_high"]],
+        "test_fmax": test["fmax"],
+        "test_per_class_auroc": test["per_class_auroc"],
+        "n_test": test["n_records"],
         "exactness_max_rel_error": test["exactness_max_rel_error"],
         "bias_variance_fraction": test.get("bias_variance_fraction"),
     }
 
 
-def split_logits(checkpoints: list[Path], data: str, splits: tuple[str, ...] = ("val", "test"), *,
-                 only_present: bool = False, cache_dir: str | None = None) -> dict[str, Any]:
+def split_logits(
+    checkpoints: list[Path],
+    data: str,
+    splits: tuple[str, ...] = ("val", "test"),
+    *,
+    only_present: bool = False,
+    cache_dir: str | None = None,
+) -> dict[str, Any]:
     """Logits of every checkpoint (same task) on each split, from one load of the data.
 
     Returns ``{"classes": [...], split: {"Y": (N, K), "logits": [(N, K) per checkpoint]}}``.
@@ -112,7 +126,9 @@ def split_logits(checkpoints: list[Path], data: str, splits: tuple[str, ...] = (
 
     predictors = [Predictor.from_checkpoint(p, device="cpu") for p in checkpoints]
     first = predictors[0]
-    task = load_task(data, first.task, first.fs, only_present=only_present, cache_dir=cache_dir, progress=False)
+    task = load_task(
+        data, first.task, first.fs, only_present=only_present, cache_dir=cache_dir, progress=False
+    )
     result: dict[str, Any] = {"classes": list(first.class_names)}
     for split in splits:
         part = task.split(split)
@@ -121,8 +137,9 @@ def split_logits(checkpoints: list[Path], data: str, splits: tuple[str, ...] = (
     return result
 
 
-def ensemble_scores(checkpoints: list[Path], data: str, *, only_present: bool = False,
-                    cache_dir: str | None = None) -> dict[str, Any]:
+def ensemble_scores(
+    checkpoints: list[Path], data: str, *, only_present: bool = False, cache_dir: str | None = None
+) -> dict[str, Any]:
     """Fold-9 and fold-10 macro-AUROC of the average of the members' logits.
 
     For IMNs the average of linear models is one linear model (mean W, mean b): the ensemble stays exact.
@@ -134,29 +151,45 @@ def ensemble_scores(checkpoints: list[Path], data: str, *, only_present: bool = 
     for split in ("val", "test"):
         mean = np.mean(outputs[split]["logits"], axis=0)
         with _expected_exclusions():
-            rep = score(outputs[split]["Y"], sigmoid(mean), classes=outputs["classes"],
-                        n_bootstrap=100 if split == "test" else 0)
+            rep = score(
+                outputs[split]["Y"],
+                sigmoid(mean),
+                classes=outputs["classes"],
+                n_bootstrap=100 if split == "test" else 0,
+            )
         result[split] = {k: rep[k] for k in ("macro_auroc", "ci_low", "ci_high", "per_class_auroc")}
     return result
 
 
-def paired_comparison(checkpoints_a: list[Path], checkpoints_b: list[Path], data: str, *,
-                      only_present: bool = False, n_bootstrap: int = 1000) -> dict[str, Any]:
+def paired_comparison(
+    checkpoints_a: list[Path],
+    checkpoints_b: list[Path],
+    data: str,
+    *,
+    only_present: bool = False,
+    n_bootstrap: int = 1000,
+) -> dict[str, Any]:
     """Fold-10 difference A - B with a paired bootstrap over the test records: of the mean single-model
     macro-AUROC (one run per seed on each side) and of the seed ensembles (mean logits)."""
     from ecgimn.evaluation import paired_bootstrap_difference
 
     outputs = split_logits([*checkpoints_a, *checkpoints_b], data, ("test",), only_present=only_present)
     y, logits = outputs["test"]["Y"], outputs["test"]["logits"]
-    a, b = logits[: len(checkpoints_a)], logits[len(checkpoints_a):]
+    a, b = logits[: len(checkpoints_a)], logits[len(checkpoints_a) :]
 
     with _expected_exclusions():
-        single = paired_bootstrap_difference(y, [sigmoid(z) for z in a], [sigmoid(z) for z in b], n=n_bootstrap,
-                                             classes=outputs["classes"])
-        ensemble = paired_bootstrap_difference(y, [sigmoid(np.mean(a, 0))], [sigmoid(np.mean(b, 0))], n=n_bootstrap,
-                                               classes=outputs["classes"])
-    return {"a": [str(p) for p in checkpoints_a], "b": [str(p) for p in checkpoints_b],
-            "single_models": single, "ensembles": ensemble}
+        single = paired_bootstrap_difference(
+            y, [sigmoid(z) for z in a], [sigmoid(z) for z in b], n=n_bootstrap, classes=outputs["classes"]
+        )
+        ensemble = paired_bootstrap_difference(
+            y, [sigmoid(np.mean(a, 0))], [sigmoid(np.mean(b, 0))], n=n_bootstrap, classes=outputs["classes"]
+        )
+    return {
+        "a": [str(p) for p in checkpoints_a],
+        "b": [str(p) for p in checkpoints_b],
+        "single_models": single,
+        "ensembles": ensemble,
+    }
 
 
 @dataclass
@@ -184,16 +217,39 @@ class _Study:
     def run_config(self, name: str, seed: int) -> tuple[dict[str, Any], Path, TrainConfig]:
         recipe = expand_study_paths(self.recipe(name), self.out)
         run_dir = self.out / name / f"seed{seed}"
-        return recipe, run_dir, TrainConfig(**{"progress": self.progress, **recipe, "data": self.data,
-                                               "task": self.task, "fs": self.fs, "out": str(run_dir), "seed": seed})
+        return (
+            recipe,
+            run_dir,
+            TrainConfig(
+                **{
+                    "progress": self.progress,
+                    **recipe,
+                    "data": self.data,
+                    "task": self.task,
+                    "fs": self.fs,
+                    "out": str(run_dir),
+                    "seed": seed,
+                }
+            ),
+        )
 
     def members(self, name: str) -> list[Path]:
         return [self.out / name / f"seed{s}" / "best.pt" for s in self.seeds]
 
     def save(self) -> None:
-        self.results_path.write_text(json.dumps({"task": self.task, "fs": self.fs, "seeds": self.seeds,
-                                                 "runs": self.runs, "ensembles": self.ensembles},
-                                                indent=2, default=float))
+        self.results_path.write_text(
+            json.dumps(
+                {
+                    "task": self.task,
+                    "fs": self.fs,
+                    "seeds": self.seeds,
+                    "runs": self.runs,
+                    "ensembles": self.ensembles,
+                },
+                indent=2,
+                default=float,
+            )
+        )
 
 
 def _announce_estimate(study: _Study, to_train: list[tuple[str, int]]) -> None:
@@ -202,27 +258,43 @@ def _announce_estimate(study: _Study, to_train: list[tuple[str, int]]) -> None:
 
     pending = {n: study.configs[n] for n in dict.fromkeys(n for n, _ in to_train)}
     n_runs = {n: sum(1 for m, _ in to_train if m == n) for n in pending}
-    est = estimate_seconds(study.data, pending, seeds=[0], task=study.task, fs=study.fs, defaults=study.defaults,
-                           study_dir=study.out)
+    est = estimate_seconds(
+        study.data,
+        pending,
+        seeds=[0],
+        task=study.task,
+        fs=study.fs,
+        defaults=study.defaults,
+        study_dir=study.out,
+    )
     total = sum(row["seconds"] * n_runs[row["config"]] for row in est["rows"])
-    _say(f"{len(to_train)} runs on {est['n_train']} training records; expected training time about "
-         f"{total / 60:.0f} min on this machine (plus evaluation):")
+    _say(
+        f"{len(to_train)} runs on {est['n_train']} training records; expected training time about "
+        f"{total / 60:.0f} min on this machine (plus evaluation):"
+    )
     for row in est["rows"]:
         n = n_runs[row["config"]]
-        missing = f"  (+ {row['teachers_missing']} teacher(s) not trained yet)" if row["teachers_missing"] else ""
-        _say(f"  {row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  {row['epochs']} epochs x "
-             f"{n} run(s)  ~{row['seconds'] * n / 60:.1f} min{missing}")
+        missing = (
+            f"  (+ {row['teachers_missing']} teacher(s) not trained yet)" if row["teachers_missing"] else ""
+        )
+        _say(
+            f"  {row['config']:24s} {row['seconds_per_step'] * 1e3:8.1f} ms/step  {row['epochs']} epochs x "
+            f"{n} run(s)  ~{row['seconds'] * n / 60:.1f} min{missing}"
+        )
 
 
 def _plan(study: _Study, todo: list[tuple[str, int]], done: dict) -> dict[tuple[str, int], dict[str, bool]]:
     """How to train each run not in results.json: adopt or resume what its folder holds (after checking that the
     recipe matches: a mismatch stops before any training), else train it from scratch."""
-    in_folders = [(n, s) for n, s in todo
-                  if (n, s) not in done and (study.out / n / f"seed{s}" / "last.pt").exists()]
+    in_folders = [
+        (n, s) for n, s in todo if (n, s) not in done and (study.out / n / f"seed{s}" / "last.pt").exists()
+    ]
     how = {key: _existing_run(*study.run_config(*key)[1:]) for key in in_folders}
     if in_folders:
-        _say(f"{len(in_folders)} run(s) not in results.json found in their folders: finished ones are adopted, "
-             "interrupted ones resumed (after checking that the recipe matches)")
+        _say(
+            f"{len(in_folders)} run(s) not in results.json found in their folders: finished ones are adopted, "
+            "interrupted ones resumed (after checking that the recipe matches)"
+        )
     to_train = [(n, s) for n, s in todo if (n, s) not in done and (n, s) not in in_folders]
     if to_train:
         _announce_estimate(study, to_train)
@@ -239,10 +311,17 @@ def _run_one(study: _Study, name: str, seed: int, done: dict, how: dict) -> dict
         record.update(_evaluate(run_dir / "best.pt", study.data, config, run_dir))
         return record
     summary = train(config, **how.get((name, seed), {}))
-    record = {"config": name, "seed": seed, "model": config.model, "recipe": recipe,
-              "n_params": summary["n_params"], "seconds_per_epoch": summary["seconds_per_epoch"],
-              "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
-              **_evaluate(Path(summary["checkpoint"]), study.data, config, run_dir)}
+    record = {
+        "config": name,
+        "seed": seed,
+        "model": config.model,
+        "recipe": recipe,
+        "n_params": summary["n_params"],
+        "seconds_per_epoch": summary["seconds_per_epoch"],
+        "epochs_run": summary["epochs_run"],
+        "best_epoch": summary["best_epoch"],
+        **_evaluate(Path(summary["checkpoint"]), study.data, config, run_dir),
+    }
     study.runs.append(record)
     return record
 
@@ -256,8 +335,10 @@ def _train_all(study: _Study, todo: list[tuple[str, int]], done: dict, how: dict
         study.save()
         left = (time.perf_counter() - t_start) / (i + 1) * (len(todo) - i - 1)
         bar.set_postfix_str(f"about {left / 60:.0f} min left")
-        _say(f"{name} seed {seed}: fold-9 {record['val_macro_auroc']:.4f}  fold-10 "
-             f"{record['test_macro_auroc']:.4f}  ({i + 1}/{len(todo)} runs)")
+        _say(
+            f"{name} seed {seed}: fold-9 {record['val_macro_auroc']:.4f}  fold-10 "
+            f"{record['test_macro_auroc']:.4f}  ({i + 1}/{len(todo)} runs)"
+        )
 
 
 def _score_ensembles(study: _Study, reevaluate: bool) -> None:
@@ -265,8 +346,11 @@ def _score_ensembles(study: _Study, reevaluate: bool) -> None:
     for name in study.configs:
         members = study.members(name)
         key = _ensemble_key(name, study.seeds)
-        stale = (key not in study.ensembles or reevaluate
-                 or study.ensembles[key]["members"] != [str(m) for m in members])
+        stale = (
+            key not in study.ensembles
+            or reevaluate
+            or study.ensembles[key]["members"] != [str(m) for m in members]
+        )
         if len(members) > 1 and all(m.exists() for m in members) and stale:
             only_present = bool(study.recipe(name).get("only_present", False))
             study.ensembles[key] = ensemble_scores(members, study.data, only_present=only_present)
@@ -283,7 +367,11 @@ def _compare_winners(study: _Study, rows: list[dict[str, Any]]) -> dict[str, Any
     if not all(p.exists() for p in a + b):
         return None
     only_present = bool(study.recipe(best_imn).get("only_present", False))
-    return {"imn": best_imn, "blackbox": best_bb, **paired_comparison(a, b, study.data, only_present=only_present)}
+    return {
+        "imn": best_imn,
+        "blackbox": best_bb,
+        **paired_comparison(a, b, study.data, only_present=only_present),
+    }
 
 
 def _write_report(study: _Study) -> dict[str, Any]:
@@ -291,16 +379,23 @@ def _write_report(study: _Study) -> dict[str, Any]:
     rows = summarise([r for r in study.runs if r["config"] in study.configs and r["seed"] in study.seeds])
     n_test = study.runs[0]["n_test"] if study.runs else 0
     keys = {n: _ensemble_key(n, study.seeds) for n in study.configs}
-    md = (to_markdown(rows, task=study.task, note=f"Fold 10 has {n_test} records; seeds {study.seeds}.")
-          + twins_markdown(rows)
-          + ensembles_markdown({n: study.ensembles[k] for n, k in keys.items() if k in study.ensembles}, rows))
+    md = (
+        to_markdown(rows, task=study.task, note=f"Fold 10 has {n_test} records; seeds {study.seeds}.")
+        + twins_markdown(rows)
+        + ensembles_markdown({n: study.ensembles[k] for n, k in keys.items() if k in study.ensembles}, rows)
+    )
     comparison = _compare_winners(study, rows)
     if comparison:
         md += comparison_markdown(comparison)
         (study.out / "comparison.json").write_text(json.dumps(comparison, indent=2, default=float))
     (study.out / "results.md").write_text(md)
-    return {"rows": rows, "runs": study.runs, "ensembles": study.ensembles, "comparison": comparison,
-            "markdown": str(study.out / "results.md")}
+    return {
+        "rows": rows,
+        "runs": study.runs,
+        "ensembles": study.ensembles,
+        "comparison": comparison,
+        "markdown": str(study.out / "results.md"),
+    }
 
 
 def run_study(

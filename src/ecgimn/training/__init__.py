@@ -4,8 +4,17 @@ from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint, 
 from ecgimn.inference.predict import decomposition, exactness_error, predict, resolve_device
 from ecgimn.training.config import TrainConfig
 
-__all__ = ["TrainConfig", "train", "load_checkpoint", "save_checkpoint", "model_from_checkpoint", "predict",
-           "exactness_error", "decomposition", "resolve_device"]
+__all__ = [
+    "TrainConfig",
+    "train",
+    "load_checkpoint",
+    "save_checkpoint",
+    "model_from_checkpoint",
+    "predict",
+    "exactness_error",
+    "decomposition",
+    "resolve_device",
+]
 
 
 def train(config: TrainConfig, **kwargs):

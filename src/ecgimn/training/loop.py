@@ -75,7 +75,9 @@ def _batch(x: torch.Tensor, idx: torch.Tensor, config: TrainConfig, gen: torch.G
     return xb
 
 
-def _regulariser(weights: torch.Tensor | None, config: TrainConfig, scale: float = 1.0) -> torch.Tensor | float:
+def _regulariser(
+    weights: torch.Tensor | None, config: TrainConfig, scale: float = 1.0
+) -> torch.Tensor | float:
     """``l1 * mean|M| + tv * mean|M[t+1] - M[t]|`` on the unit-scale map ``M = W / scale``.
 
     IMNs return W multiplied by a fixed ``weight_scale`` (about 0.009 at 12 x 1000); penalising the unscaled map
@@ -92,18 +94,23 @@ def _regulariser(weights: torch.Tensor | None, config: TrainConfig, scale: float
     return reg
 
 
-def _load_teachers(config: TrainConfig, classes: list[str], stdz: Standardizer,
-                   device: torch.device) -> list[torch.nn.Module]:
+def _load_teachers(
+    config: TrainConfig, classes: list[str], stdz: Standardizer, device: torch.device
+) -> list[torch.nn.Module]:
     """Teacher models for distillation, checked against the student's task, classes and standardisation."""
     teachers = []
     for path in config.distill_from or []:
         teacher_predictor = Predictor.from_checkpoint(path, device=device, expected_task=config.task)
         ckpt = teacher_predictor.checkpoint
         if list(ckpt["class_names"]) != list(classes):
-            raise ConfigError(f"{path}: teacher classes {ckpt['class_names']} differ from the task's {list(classes)}")
+            raise ConfigError(
+                f"{path}: teacher classes {ckpt['class_names']} differ from the task's {list(classes)}"
+            )
         if ckpt["standardizer"] != stdz.to_dict():
-            raise ConfigError(f"{path}: the teacher was trained with a different standardisation "
-                              f"({ckpt['standardizer'].get('mode')!r}); use the same 'standardize' option")
+            raise ConfigError(
+                f"{path}: the teacher was trained with a different standardisation "
+                f"({ckpt['standardizer'].get('mode')!r}); use the same 'standardize' option"
+            )
         if int(ckpt["fs"]) != config.fs:
             raise ConfigError(f"{path}: teacher sampling rate {ckpt['fs']} Hz, student {config.fs} Hz")
         teacher = teacher_predictor.model.eval()
@@ -113,8 +120,13 @@ def _load_teachers(config: TrainConfig, classes: list[str], stdz: Standardizer,
     return teachers
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, xb: torch.Tensor, teachers: list[torch.nn.Module],
-          config: TrainConfig) -> torch.Tensor:
+def _loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    xb: torch.Tensor,
+    teachers: list[torch.nn.Module],
+    config: TrainConfig,
+) -> torch.Tensor:
     """BCE on the labels, mixed with BCE on the teachers' mean soft labels when distilling."""
     loss = F.binary_cross_entropy_with_logits(logits, y)
     if not teachers:
@@ -128,7 +140,9 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, xb: torch.Tensor, teachers: lis
 
 def _validation_metrics(y: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
     """Fold-9 macro-AUROC (NaN when no class has both labels, e.g. tiny data) and BCE loss."""
-    loss = float(F.binary_cross_entropy_with_logits(torch.as_tensor(logits), torch.as_tensor(y, dtype=torch.float32)))
+    loss = float(
+        F.binary_cross_entropy_with_logits(torch.as_tensor(logits), torch.as_tensor(y, dtype=torch.float32))
+    )
     with warnings.catch_warnings():  # small validation folds can lack a class: expected, not news each epoch
         warnings.filterwarnings("ignore", category=ExcludedClassWarning)
         try:
@@ -146,7 +160,9 @@ def _improved(record: dict, best: dict) -> bool:
     return not np.isfinite(best["val_macro_auroc"]) and record["val_loss"] < best["val_loss"]
 
 
-def _checkpoint_payload(model, config: TrainConfig, data, stdz: Standardizer, metrics: dict) -> dict[str, Any]:
+def _checkpoint_payload(
+    model, config: TrainConfig, data, stdz: Standardizer, metrics: dict
+) -> dict[str, Any]:
     return {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "model_config": dict(model.config),
@@ -167,7 +183,9 @@ def _check_out(config: TrainConfig, resume: bool, overwrite: bool) -> Path:
     """The run folder, refusing to overwrite a run (or to resume none) unless asked."""
     out = Path(config.out)
     if (out / LAST).exists() and not resume and not overwrite:
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it")
+        raise ConfigError(
+            f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
+        )
     if resume and not (out / LAST).exists():
         raise ConfigError(f"{out / LAST} not found: nothing to resume")
     return out
@@ -204,14 +222,24 @@ class _Data:
 def _load_data(config: TrainConfig, device: torch.device, main_process: bool) -> _Data:
     """Folds 1-8 (optionally subsampled) and fold 9, baseline-filtered as the checkpoint will record, standardised
     with statistics of the training folds only."""
-    data = load_task(config.data, config.task, config.fs, only_present=config.only_present,
-                     cache_dir=config.cache_dir, progress=config.progress and main_process)
+    data = load_task(
+        config.data,
+        config.task,
+        config.fs,
+        only_present=config.only_present,
+        cache_dir=config.cache_dir,
+        progress=config.progress and main_process,
+    )
     train_data, val_data = data.split("train"), data.split("val")
     if config.max_train_records and len(train_data.Y) > config.max_train_records:
-        keep = np.sort(np.random.default_rng(config.seed).permutation(len(train_data.Y))[: config.max_train_records])
+        keep = np.sort(
+            np.random.default_rng(config.seed).permutation(len(train_data.Y))[: config.max_train_records]
+        )
         train_data = train_data.subset(keep)
     if config.baseline:  # the same filter the Predictor applies to checkpoints that record it
-        train_data = dataclasses.replace(train_data, X=remove_baseline(train_data.X, config.fs, config.baseline))
+        train_data = dataclasses.replace(
+            train_data, X=remove_baseline(train_data.X, config.fs, config.baseline)
+        )
         val_data = dataclasses.replace(val_data, X=remove_baseline(val_data.X, config.fs, config.baseline))
     stdz = Standardizer(mode=config.standardize).fit(train_data.X, folds=train_data.folds)
     x_train = torch.as_tensor(stdz.transform(train_data.X), dtype=torch.float32)
@@ -228,7 +256,8 @@ class _State:
 
     start_epoch: int = 0
     best: dict = dataclasses.field(
-        default_factory=lambda: {"val_macro_auroc": float("nan"), "val_loss": float("inf"), "epoch": -1})
+        default_factory=lambda: {"val_macro_auroc": float("nan"), "val_loss": float("inf"), "epoch": -1}
+    )
     history: list = dataclasses.field(default_factory=list)
     stale: int = 0
 
@@ -245,8 +274,21 @@ def _resume(out: Path, model, optimizer, scheduler, ema) -> _State:
     return _State(state["epoch"] + 1, state["best"], state["history"], state["stale"])
 
 
-def _train_epoch(net, model, ema, optimizer, scheduler, d: _Data, teachers, config: TrainConfig, epoch: int,
-                 device: torch.device, rank: int, world: int, show: bool) -> list[float]:
+def _train_epoch(
+    net,
+    model,
+    ema,
+    optimizer,
+    scheduler,
+    d: _Data,
+    teachers,
+    config: TrainConfig,
+    epoch: int,
+    device: torch.device,
+    rank: int,
+    world: int,
+    show: bool,
+) -> list[float]:
     """One pass over this process's share of the training folds; the batch losses."""
     net.train()
     amp = autocast_dtype(config.precision)
@@ -254,8 +296,12 @@ def _train_epoch(net, model, ema, optimizer, scheduler, d: _Data, teachers, conf
     gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
     order = torch.randperm(len(d.x_train), generator=gen)[rank::world]
     losses = []
-    bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show,
-               leave=False)
+    bar = tqdm(
+        range(0, len(order), config.batch_size),
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        disable=not show,
+        leave=False,
+    )
     for start in bar:
         idx = order[start : start + config.batch_size]
         if config.data_on_device:
@@ -264,8 +310,9 @@ def _train_epoch(net, model, ema, optimizer, scheduler, d: _Data, teachers, conf
         yb = d.y_train[idx].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
             output = net(xb)
-            loss = (_loss(output.logits.float(), yb, xb, teachers, config)
-                    + _regulariser(output.weights, config, weight_scale))
+            loss = _loss(output.logits.float(), yb, xb, teachers, config) + _regulariser(
+                output.weights, config, weight_scale
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -277,29 +324,71 @@ def _train_epoch(net, model, ema, optimizer, scheduler, d: _Data, teachers, conf
     return losses
 
 
-def _end_epoch(out: Path, scored, model, optimizer, scheduler, ema, d: _Data, config: TrainConfig, st: _State,
-               epoch: int, losses: list[float], train_seconds: float, device: torch.device) -> None:
+def _end_epoch(
+    out: Path,
+    scored,
+    model,
+    optimizer,
+    scheduler,
+    ema,
+    d: _Data,
+    config: TrainConfig,
+    st: _State,
+    epoch: int,
+    losses: list[float],
+    train_seconds: float,
+    device: torch.device,
+) -> None:
     """Score fold 9, keep ``best.pt`` when it improved, write ``last.pt`` and the history (main process)."""
-    scores = predict(scored, d.x_val, window=config.window_samples, stride=config.stride_samples,
-                     device=device, autocast=autocast_dtype(config.precision))["logits"]
+    scores = predict(
+        scored,
+        d.x_val,
+        window=config.window_samples,
+        stride=config.stride_samples,
+        device=device,
+        autocast=autocast_dtype(config.precision),
+    )["logits"]
     val_auc, val_loss = _validation_metrics(d.y_val, scores)
-    record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_macro_auroc": val_auc,
-              "val_loss": val_loss, "train_seconds": train_seconds, "lr": scheduler.get_last_lr()[0]}
+    record = {
+        "epoch": epoch,
+        "train_loss": float(np.mean(losses)),
+        "val_macro_auroc": val_auc,
+        "val_loss": val_loss,
+        "train_seconds": train_seconds,
+        "lr": scheduler.get_last_lr()[0],
+    }
     st.history.append(record)
     improved = _improved(record, st.best)
     st.stale = 0 if improved else st.stale + 1
     if improved:
         st.best = {"val_macro_auroc": val_auc, "val_loss": val_loss, "epoch": epoch}
-        metrics = {"best_val_macro_auroc": val_auc, "best_epoch": epoch, "history": st.history,
-                   "n_train": int(len(d.x_train)), "n_val": int(len(d.x_val))}
+        metrics = {
+            "best_val_macro_auroc": val_auc,
+            "best_epoch": epoch,
+            "history": st.history,
+            "n_train": int(len(d.x_train)),
+            "n_val": int(len(d.x_val)),
+        }
         save_checkpoint(out / BEST, _checkpoint_payload(scored, config, d.task, d.stdz, metrics))
     if config.progress:
-        tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  fold-9 loss "
-                   f"{val_loss:.4f}  macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)")
-    torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
-                "ema": ema.state_dict() if ema is not None else None,
-                "best": st.best, "history": st.history, "stale": st.stale}, out / (LAST + ".tmp"))
+        tqdm.write(
+            f"epoch {epoch + 1}/{config.epochs}  loss {record['train_loss']:.4f}  fold-9 loss "
+            f"{val_loss:.4f}  macro-AUROC {val_auc:.4f}{'  *' if improved else ''}  ({train_seconds:.1f} s)"
+        )
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "epoch": epoch,
+            "ema": ema.state_dict() if ema is not None else None,
+            "best": st.best,
+            "history": st.history,
+            "stale": st.stale,
+        },
+        out / (LAST + ".tmp"),
+    )
     os.replace(out / (LAST + ".tmp"), out / LAST)
     (out / "history.json").write_text(json.dumps(st.history, indent=2))
 
@@ -334,15 +423,43 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
         config.save(out / "config.json")
 
     for epoch in range(st.start_epoch, config.epochs):
-        if config.patience and st.stale >= config.patience:  # early-stopped (also when resuming a stopped run)
+        if (
+            config.patience and st.stale >= config.patience
+        ):  # early-stopped (also when resuming a stopped run)
             break
         t0 = time.perf_counter()
-        losses = _train_epoch(net, model, ema, optimizer, scheduler, d, teachers, config, epoch, device, rank, world,
-                              show=config.progress and main_process)
+        losses = _train_epoch(
+            net,
+            model,
+            ema,
+            optimizer,
+            scheduler,
+            d,
+            teachers,
+            config,
+            epoch,
+            device,
+            rank,
+            world,
+            show=config.progress and main_process,
+        )
         train_seconds = time.perf_counter() - t0
         if main_process:
-            _end_epoch(out, scored, model, optimizer, scheduler, ema, d, config, st, epoch, losses, train_seconds,
-                       device)
+            _end_epoch(
+                out,
+                scored,
+                model,
+                optimizer,
+                scheduler,
+                ema,
+                d,
+                config,
+                st,
+                epoch,
+                losses,
+                train_seconds,
+                device,
+            )
         if world > 1:
             flag = torch.tensor([st.stale], dtype=torch.long)
             dist.broadcast(flag, 0)
@@ -351,7 +468,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     if world > 1:
         dist.barrier()
     seconds = [h["train_seconds"] for h in st.history]
-    return {"best_val_macro_auroc": st.best["val_macro_auroc"], "best_epoch": st.best["epoch"],
-            "epochs_run": len(st.history),
-            "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
-            "checkpoint": str(out / BEST), "n_params": sum(p.numel() for p in model.parameters())}
+    return {
+        "best_val_macro_auroc": st.best["val_macro_auroc"],
+        "best_epoch": st.best["epoch"],
+        "epochs_run": len(st.history),
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
+        "checkpoint": str(out / BEST),
+        "n_params": sum(p.numel() for p in model.parameters()),
+    }

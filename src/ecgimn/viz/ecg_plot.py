@@ -247,7 +247,15 @@ def plot_ecg_evidence(
         hidden = _strongest_hidden(att, waves.beats.labels, panels, fs)
         if hidden:
             cap += "\n" + hidden
-    fig.text((left + 80.0) / size[0], (bottom - 8.0) / size[1], cap, fontsize=7.5, va="top", ha="left", linespacing=1.6)
+    fig.text(
+        (left + 80.0) / size[0],
+        (bottom - 8.0) / size[1],
+        cap,
+        fontsize=7.5,
+        va="top",
+        ha="left",
+        linespacing=1.6,
+    )
     if title:
         fig.text(
             left / size[0], 1 - 4.0 / size[1], title, fontsize=11, fontweight="bold", va="top", ha="left"
@@ -268,7 +276,9 @@ class _Rows:
     baseline: list[float]
 
 
-def _rows(sig: np.ndarray, panels: Panels, layout: str, row_mv: float | None) -> tuple[list[np.ndarray], _Rows]:
+def _rows(
+    sig: np.ndarray, panels: Panels, layout: str, row_mv: float | None
+) -> tuple[list[np.ndarray], _Rows]:
     """Each panel's piece centred on its median, and rows sized to the largest excursion (0.5 mV steps)."""
     n_rows = max(p[3] for p in panels) + 1
     pieces = [sig[lead, i0:i1] - np.nanmedian(sig[lead, i0:i1]) for lead, i0, i1, _ in panels]
@@ -292,7 +302,13 @@ def _rows(sig: np.ndarray, panels: Panels, layout: str, row_mv: float | None) ->
 
 
 def _draw_traces(
-    ax: Any, panels: Panels, pieces: list[np.ndarray], shown: np.ndarray, fs: float, rows: _Rows, over_cmap: Any,
+    ax: Any,
+    panels: Panels,
+    pieces: list[np.ndarray],
+    shown: np.ndarray,
+    fs: float,
+    rows: _Rows,
+    over_cmap: Any,
     norm: Any,
 ) -> None:
     """Each panel's evidence overlay, trace and lead name; lead change markers and the calibration pulses."""
@@ -368,7 +384,12 @@ def _draw_share_bars(
 
 
 def _draw_colour_bar(
-    fig: Figure, cax: Any, norm: Any, over_cmap: Any, shown: np.ndarray, evidence_label: str,
+    fig: Figure,
+    cax: Any,
+    norm: Any,
+    over_cmap: Any,
+    shown: np.ndarray,
+    evidence_label: str,
     colours: tuple[Any, Any],
 ) -> None:
     """The colour bar under the grid, with "against" / "for" at its ends."""
@@ -389,8 +410,13 @@ def _draw_colour_bar(
 
 
 def _caption(
-    shares: np.ndarray, bias: float | None, logit: float | None, fs: float, smooth_s: float,
-    top_segments: Sequence[Any] | None, panels: Panels,
+    shares: np.ndarray,
+    bias: float | None,
+    logit: float | None,
+    fs: float,
+    smooth_s: float,
+    top_segments: Sequence[Any] | None,
+    panels: Panels,
 ) -> str:
     """The caption under the grid: the logit sum, paper scale, and the strongest windows listed."""
     total = float(shares.sum())
@@ -398,7 +424,9 @@ def _caption(
         z = total + float(bias) if logit is None else float(logit)
         cap = f"\u03a3 lead shares {_fmt(total)}  + bias {_fmt(float(bias))}  = logit {_fmt(z)}"
     else:
-        cap = f"\u03a3 lead shares {_fmt(total)}" + ("" if logit is None else f"  (logit {_fmt(float(logit))})")
+        cap = f"\u03a3 lead shares {_fmt(total)}" + (
+            "" if logit is None else f"  (logit {_fmt(float(logit))})"
+        )
     cap += f"      25 mm/s, 10 mm/mV, calibration 1 mV      fs = {fs:g} Hz"
     if smooth_s > 0:
         cap += f"      overlay smoothed over {smooth_s:g} s (display only)"
@@ -408,11 +436,13 @@ def _caption(
 
 
 def _segments_caption(top_segments: Sequence[Any], panels: Panels, fs: float) -> str:
-    """"strongest windows for / against" lines; ``*`` marks a window outside the time its lead is shown."""
+    """ "strongest windows for / against" lines; ``*`` marks a window outside the time its lead is shown."""
     items = []
     for f, rank in zip(map(_segment_fields, top_segments), _ranks(top_segments)):
         hidden = not any(p[0] == f[0] and p[1] / fs < f[2] and f[1] < p[2] / fs for p in panels)
-        items.append(f"{rank} {LEADS[f[0]]} {f[1]:.2f}\u2013{f[2]:.2f} s ({_fmt(f[3], 2)}){'*' if hidden else ''}")
+        items.append(
+            f"{rank} {LEADS[f[0]]} {f[1]:.2f}\u2013{f[2]:.2f} s ({_fmt(f[3], 2)}){'*' if hidden else ''}"
+        )
     cap = ""
     for sign, name in (("+", "for"), (MINUS, "against")):
         chosen = [i for i in items if i.startswith(sign)]
@@ -435,8 +465,14 @@ def _runs(labels: np.ndarray, i0: int, i1: int) -> list[tuple[int, int, int]]:
 
 
 def _draw_wave_strips(
-    ax: Any, att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]],
-    row_bottom: Sequence[float], row_mv: float, fs: float, cmap: str,
+    ax: Any,
+    att: np.ndarray,
+    labels: np.ndarray,
+    panels: Sequence[tuple[int, int, int, int]],
+    row_bottom: Sequence[float],
+    row_mv: float,
+    fs: float,
+    cmap: str,
 ) -> None:
     """A strip under each trace: every wave run coloured by its summed evidence (one block per wave)."""
     blocks = np.zeros_like(att, dtype=np.float64)
@@ -451,14 +487,23 @@ def _draw_wave_strips(
     seps = []
     for lead, i0, i1, r in panels:
         y0 = row_bottom[r] + 0.02
-        ax.imshow(blocks[lead, i0:i1][None, :], extent=((i0 - 0.5) / fs, (i1 - 0.5) / fs, y0, y0 + h),
-                  cmap=colours, norm=norm, aspect="auto", interpolation="nearest", origin="lower", zorder=2)
+        ax.imshow(
+            blocks[lead, i0:i1][None, :],
+            extent=((i0 - 0.5) / fs, (i1 - 0.5) / fs, y0, y0 + h),
+            cmap=colours,
+            norm=norm,
+            aspect="auto",
+            interpolation="nearest",
+            origin="lower",
+            zorder=2,
+        )
         seps += [[((a - 0.5) / fs, y0), ((a - 0.5) / fs, y0 + h)] for a, _, _ in _runs(labels, i0, i1)[1:]]
     ax.add_collection(LineCollection(seps, colors="0.6", linewidths=0.2, zorder=2))  # thin block separators
 
 
-def _strongest_hidden(att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]],
-                      fs: float) -> str:
+def _strongest_hidden(
+    att: np.ndarray, labels: np.ndarray, panels: Sequence[tuple[int, int, int, int]], fs: float
+) -> str:
     """A caption line when the strongest single wave run (any lead) lies outside the time its lead shows."""
     from ecgimn.constants import WAVES
 
@@ -475,12 +520,15 @@ def _strongest_hidden(att: np.ndarray, labels: np.ndarray, panels: Sequence[tupl
         return ""
     shown = [(p[1] / fs, p[2] / fs) for p in panels if p[0] == lead]
     where = ", ".join(f"{s0:.1f}\u2013{s1:.1f} s" for s0, s1 in shown)
-    return (f"strongest wave-level evidence: {WAVES[w]} in {LEADS[lead]} at {a / fs:.2f}\u2013{b / fs:.2f} s "
-            f"({_fmt(v, 2)}), outside the {where} shown for {LEADS[lead]} (see the 12x1 layout)")
+    return (
+        f"strongest wave-level evidence: {WAVES[w]} in {LEADS[lead]} at {a / fs:.2f}\u2013{b / fs:.2f} s "
+        f"({_fmt(v, 2)}), outside the {where} shown for {LEADS[lead]} (see the 12x1 layout)"
+    )
 
 
-def _draw_wave_table(fig: Figure, size: tuple[float, float], x: float, y: float, w: float, h: float,
-                     waves: Any, cmap: str) -> None:
+def _draw_wave_table(
+    fig: Figure, size: tuple[float, float], x: float, y: float, w: float, h: float, waves: Any, cmap: str
+) -> None:
     """The lead x wave table (evidence per cell, numbers printed) as a coloured grid."""
     from matplotlib import colormaps
 
