@@ -127,7 +127,7 @@ def test_bench_inference_tiny_run(mixed_ptbxl: Path, tmp_path: Path) -> None:
     out = _ok(_run("benchmarks/bench_inference.py", "--data", str(mixed_ptbxl), "--n", "4", "--batch-size", "4",
                    "--threads", "1", "--repeats", "1", "--models", "imn-1d", "--out", str(table)))  # fmt: skip
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| imn-1d |")]
-    assert [r[2].strip() for r in rows] == ["explain", "predict_proba"]
+    assert [r[2].strip() for r in rows] == ["explain", "explain check=False", "predict_proba"]
     assert float(rows[0][10]) < 1e-4  # the engine gives the reference path's logits
     assert "records=4" in table.read_text()
 

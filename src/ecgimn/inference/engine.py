@@ -493,9 +493,10 @@ class InferenceEngine(nn.Module):
         shared: dict[tuple, tuple] = {}  # members of the same view and padding read the same encoder input
         with self._autocast(x.device):
             for m in self.members:
-                key = (m.dual_view, m.pad_multiple)
+                folded = getattr(m, "lead_fold", None) is not None  # per-lead models fold leads into the batch
+                key = (m.dual_view, m.pad_multiple, folded)
                 if key not in shared:
-                    one_d = isinstance(m.encoder, _ChannelsLastEncoder) and m.encoder.one_d
+                    one_d = isinstance(m.encoder, _ChannelsLastEncoder) and m.encoder.one_d and not folded
                     shared[key] = _views_channels_last(m, x) if one_d else m.encoder_input(x)
                 w, b, aff = m.raw_maps(x, shared[key])
                 if not self._shared_affine:
