@@ -493,7 +493,9 @@ class InferenceEngine(nn.Module):
         shared: dict[tuple, tuple] = {}  # members of the same view and padding read the same encoder input
         with self._autocast(x.device):
             for m in self.members:
-                folded = getattr(m, "lead_fold", None) is not None  # per-lead models fold leads into the batch
+                folded = (
+                    getattr(m, "lead_fold", None) is not None
+                )  # per-lead models fold leads into the batch
                 key = (m.dual_view, m.pad_multiple, folded)
                 if key not in shared:
                     one_d = isinstance(m.encoder, _ChannelsLastEncoder) and m.encoder.one_d and not folded
