@@ -115,6 +115,9 @@ def test_engine_matches_sliding_windows(name: str, length: int, window: int, str
         [{"name": "blackbox-1d"}, {"name": "blackbox-1d-dual"}],
         [{"name": "imn-1d"}, {"name": "blackbox-1d"}],  # mixed: a black box
         [{"name": "imn-1d-lead-local"}, {"name": "imn-1d-dual"}],  # per-lead generation beside a dual view
+        [{"name": "imn-1d-lead-local"}, {"name": "imn-1d"}],  # per-lead and 1-D members share one input
+        # a 1-D and a 2-D encoder of the same view and padding read the input in different layouts
+        [{"name": "imn-1d", "downsample": [1, 2, 2]}, {"name": "imn-paper"}],
     ],
 )
 def test_engine_matches_ensembles_with_windows(members: list[dict]) -> None:
