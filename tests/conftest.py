@@ -143,7 +143,7 @@ def write_random_checkpoint(
         "state_dict": model.state_dict(), "model_config": dict(model.config),
         "interpretable": bool(model.interpretable), "task": task, "class_names": list(classes),
         "fs": 100, "standardizer": Standardizer("per_record").to_dict(), "window_samples": 1000,
-        "stride_samples": 500, "head": "sigmoid",
+        "stride_samples": 500,
     })  # fmt: skip
 
 
@@ -167,6 +167,21 @@ def _tmp_signal_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ.pop("ECGIMN_CACHE", None)
     else:
         os.environ["ECGIMN_CACHE"] = old
+
+
+#: dots per inch of the pictures the tests save (the package draws at 150): every drawing step runs, on a ninth of
+#: the pixels. A test module that sets ``FULL_RESOLUTION_FIGURES = True`` (test_viz) saves at the package's own.
+TEST_FIGURE_DPI = 50
+
+
+@pytest.fixture(autouse=True)
+def _draft_figures(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save pictures at :data:`TEST_FIGURE_DPI` unless the test module asks for full resolution."""
+    if getattr(request.module, "FULL_RESOLUTION_FIGURES", False):
+        return
+    from ecgimn.viz import ecg_plot
+
+    monkeypatch.setitem(ecg_plot.save_figure.__kwdefaults__, "dpi", TEST_FIGURE_DPI)
 
 
 @pytest.fixture(scope="session")

@@ -233,6 +233,34 @@ def test_distillation_from_a_teacher(synthetic_ptbxl, tmp_path, tiny_run):
     assert cfg["distill_from"] == [teacher] and cfg["distill_weight"] == 0.3 and cfg["ema"] == 0.9
 
 
+def test_train_options_reach_the_config_fields_of_their_names():
+    """``ecgimn train``: every option sets the TrainConfig field of its name (three are renamed or parsed)."""
+    from dataclasses import asdict
+
+    from ecgimn.cli import build_parser
+    from ecgimn.cli.train import train_config
+
+    args = build_parser().parse_args(
+        ["train", "--data", "d", "--out", "o", "--lr", "0.5", "--eval-stride-seconds", "2", "--augment",
+         "--distill-from", "a.pt", "b.pt", "--threads", "3", "--no-progress", "--model-kwargs", '{"dropout": 0.1}',
+         "--data-on-device", "--precision", "bf16", "--patience", "4"]
+    )  # fmt: skip
+    cfg = asdict(train_config(args))
+    expected = {"lr": 0.5, "eval_stride_seconds": 2.0, "augment": True, "distill_from": ["a.pt", "b.pt"]}
+    expected |= {
+        "num_threads": 3,
+        "progress": False,
+        "model_kwargs": {"dropout": 0.1},
+        "data_on_device": True,
+    }
+    expected |= {"precision": "bf16", "patience": 4, "data": "d", "out": "o"}
+    assert {k: cfg[k] for k in expected} == expected
+    untouched = asdict(TrainConfig(data="d", out="o"))
+    assert {k for k in cfg if cfg[k] != untouched[k]} == set(expected) - {"data", "out"}
+    with pytest.raises(ConfigError, match="--model-kwargs is not valid JSON"):
+        train_config(build_parser().parse_args(["train", "--data", "d", "--out", "o", "--model-kwargs", "{"]))
+
+
 def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path):
     cfg = _config(
         synthetic_ptbxl, tmp_path / "crop", epochs=1, crop_seconds=2.5, l1=1e-4, tv=1e-3, augment=True
@@ -529,19 +557,7 @@ def test_resuming_an_early_stopped_run_trains_nothing(synthetic_ptbxl, tmp_path,
 def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
     """1 epoch of the fast configuration on the real 1,999-record subset, then fold-10 evaluation."""
     out = tmp_path / "real"
-    cfg = TrainConfig(
-        data=str(shared_ptbxl),
-        task="superdiagnostic",
-        fs=100,
-        model="imn-1d",
-        out=str(out),
-        epochs=1,
-        batch_size=64,
-        progress=False,
-        model_kwargs={"encoder_channels": [8, 16, 16]},
-        max_train_records=400,
-    )
-    summary = train(cfg)
+    summary = train(_config(shared_ptbxl, out, epochs=1, batch_size=64, max_train_records=400))
     assert 0.5 < summary["best_val_macro_auroc"] <= 1.0
     from ecgimn.study.evaluate import evaluate_checkpoint
 

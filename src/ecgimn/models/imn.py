@@ -38,6 +38,19 @@ REFERENCE_LENGTH = 1000
 VIEW_EPS = 1e-2
 
 
+#: the IMN's options that configure its encoder (names and defaults in :class:`IMN`'s signature); the black-box
+#: twins (:mod:`ecgimn.models.blackbox`) take the same ones
+ENCODER_OPTIONS = (
+    "encoder",
+    "encoder_channels",
+    "downsample",
+    "kernel_size",
+    "lead_kernel_size",
+    "residual",
+    "dropout",
+)
+
+
 def input_views(
     x: torch.Tensor, dual_view: bool
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
