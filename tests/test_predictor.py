@@ -115,6 +115,12 @@ def test_synthetic_is_a_field_and_reports_say_so() -> None:
 
     rec = synthetic_ecg()
     assert rec.synthetic and not Recording(np.zeros((12, 100), np.float32), 100.0).synthetic
+    # simulated once: a second call returns the same signal, as a copy of its own
+    original = rec.signal.copy()
+    rec.signal[:] = 0
+    again = synthetic_ecg()
+    assert np.array_equal(again.signal, original) and again.signal.flags.writeable
+    assert rec.signal.shape == (12, 5000) and rec.signal.dtype == np.float32
 
 
 def test_study_presets_are_data() -> None:
