@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import write_random_checkpoint
+from conftest import write_random_checkpoint, zip_bytes
 
 from ecgimn.api import Predictor
 from ecgimn.constants import LEADS
@@ -438,16 +438,6 @@ def test_create_app_refuses_non_finite_upload_limits(predictor: Predictor) -> No
 # ------------------------------------------------------------------------------------------ hostile corpus
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for n, c in members.items():
-            zf.writestr(n, c)
-    return buf.getvalue()
-
-
 def _corpus() -> list[tuple[str, list[tuple[str, bytes]], dict[str, str], int]]:
     """(case, files, fields, expected status)."""
     x = _signal()
@@ -474,8 +464,8 @@ def _corpus() -> list[tuple[str, list[tuple[str, bytes]], dict[str, str], int]]:
         ("one-line csv", [("w.csv", b"1," * 500_000 + b"1\n")], {"fs": "100"}, 400),
         ("long duration csv", [("long.csv", _csv(np.tile(x, 31)))], {"fs": "100"}, 400),
         ("pickled npy", [("o.npy", obj.getvalue())], {"fs": "100"}, 400),
-        ("zip bomb", [("z.zip", _zip({"big.csv": b"0" * 30_000_000}))], {}, 413),
-        ("nested zip", [("z.zip", _zip({"a.zip": b"PK"}))], {}, 400),
+        ("zip bomb", [("z.zip", zip_bytes({"big.csv": b"0" * 30_000_000}))], {}, 413),
+        ("nested zip", [("z.zip", zip_bytes({"a.zip": b"PK"}))], {}, 400),
         ("exe", [("a.exe", b"MZ")], {}, 415),
         ("NUL name", [("a\x00.csv", _csv())], {"fs": "100"}, 400),
         ("bidi name", [("a\u202evsc.csv", _csv())], {"fs": "100"}, 400),

@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from conftest import make_synthetic_ptbxl, write_random_checkpoint
+from conftest import make_mixed_ptbxl, write_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 #: every runnable script (helper modules without a ``__main__`` block, such as app_common.py, are imported by them)
@@ -77,11 +76,7 @@ def _run_all(jobs: list[dict]) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def mixed_ptbxl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 synthetic 100 Hz records with the label patterns spread over the folds (folds 9 and 10 hold every class)."""
-    root = make_synthetic_ptbxl(tmp_path_factory.mktemp("smoke") / "ptbxl", n_records=60, rates=(100,))
-    meta = pd.read_csv(root / "ptbxl_database.csv")
-    meta["strat_fold"] = (meta["ecg_id"] - 1) // 6 % 10 + 1
-    meta.to_csv(root / "ptbxl_database.csv", index=False)
-    return root
+    return make_mixed_ptbxl(tmp_path_factory.mktemp("smoke") / "ptbxl")
 
 
 @pytest.fixture(scope="module")

@@ -39,14 +39,9 @@ def _config(root: Path, out: Path, **kw) -> TrainConfig:
 @pytest.fixture(scope="module")
 def _mixed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 synthetic records with the label patterns spread over the folds (so fold 9/10 have both labels)."""
-    import pandas as pd
-    from conftest import make_synthetic_ptbxl
+    from conftest import make_mixed_ptbxl
 
-    root = make_synthetic_ptbxl(tmp_path_factory.mktemp("mixed") / "ptbxl", n_records=60, rates=(100,))
-    meta = pd.read_csv(root / "ptbxl_database.csv")
-    meta["strat_fold"] = (meta["ecg_id"] - 1) // 6 % 10 + 1
-    meta.to_csv(root / "ptbxl_database.csv", index=False)
-    return root
+    return make_mixed_ptbxl(tmp_path_factory.mktemp("mixed") / "ptbxl")
 
 
 @pytest.fixture
@@ -275,24 +270,16 @@ def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path
     assert exactness_error(model, x, window=250, stride=125) < 1e-4
 
 
+def _evaluate_cli(checkpoint: Path, root: Path, *extra: str) -> int:
+    """``ecgimn evaluate --checkpoint CHECKPOINT --data ROOT EXTRA...``; its exit status."""
+    return main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(root), *extra])
+
+
 def test_evaluate_cli_writes_json(tiny_run, synthetic_ptbxl, tmp_path, capsys):
     out, _ = tiny_run
     report_path = tmp_path / "eval.json"
     assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(out / "best.pt"),
-                "--data",
-                str(synthetic_ptbxl),
-                "--out",
-                str(report_path),
-                "--n-bootstrap",
-                "0",
-            ]
-        )
-        == 0
+        _evaluate_cli(out / "best.pt", synthetic_ptbxl, "--out", str(report_path), "--n-bootstrap", "0") == 0
     )
     report = json.loads(report_path.read_text())
     assert report["split"] == "test" and report["task"] == "superdiagnostic"
@@ -325,23 +312,10 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run, synthetic_ptbxl, 
     with pytest.raises(CheckpointError, match="weights do not match"):
         model_from_checkpoint(load_checkpoint(wrong), wrong)
     # through the CLI: one line, exit 2, no traceback
-    assert main(["evaluate", "--checkpoint", str(text), "--data", str(synthetic_ptbxl)]) == 2
+    assert _evaluate_cli(text, synthetic_ptbxl) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
-    assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(out / "best.pt"),
-                "--data",
-                str(synthetic_ptbxl),
-                "--task",
-                "norm-vs-mi",
-            ]
-        )
-        == 2
-    )
+    assert _evaluate_cli(out / "best.pt", synthetic_ptbxl, "--task", "norm-vs-mi") == 2
 
 
 def test_existing_run_is_not_overwritten(tiny_run, synthetic_ptbxl, capsys):
@@ -408,6 +382,14 @@ def test_ddp_two_processes_on_cpu(synthetic_ptbxl, tmp_path):
     assert ckpt["metrics"]["n_train"] > 0
 
 
+def _study_cli(
+    root: Path, configs: str | Path, out: Path, *extra: str, seeds: tuple[str, ...] = ("0", "1")
+) -> int:
+    """``ecgimn study --data ROOT --configs CONFIGS --seeds SEEDS... --out OUT EXTRA...``; its exit status."""
+    argv = ["study", "--data", str(root), "--configs", str(configs), "--seeds", *seeds, "--out", str(out)]
+    return main([*argv, *extra])
+
+
 def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     configs = tmp_path / "configs.json"
     configs.write_text(
@@ -419,23 +401,14 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
         )
     )
     assert (
-        main(
-            [
-                "study",
-                "--data",
-                str(synthetic_ptbxl),
-                "--configs",
-                str(configs),
-                "--seeds",
-                "0",
-                "1",
-                "--out",
-                str(tmp_path / "study"),
-                "--set",
-                "epochs=1",
-                "batch_size=8",
-                "progress=false",
-            ]
+        _study_cli(
+            synthetic_ptbxl,
+            configs,
+            tmp_path / "study",
+            "--set",
+            "epochs=1",
+            "batch_size=8",
+            "progress=false",
         )
         == 0
     )
@@ -469,25 +442,8 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
 
 
 def _tiny_study(root: Path, out: Path, *extra: str, seeds: tuple[str, ...] = ("0",)) -> int:
-    return main(
-        [
-            "study",
-            "--data",
-            str(root),
-            "--configs",
-            "imn-1d",
-            "--seeds",
-            *seeds,
-            "--out",
-            str(out),
-            "--set",
-            "epochs=2",
-            "batch_size=8",
-            "progress=false",
-            'model_kwargs={"encoder_channels": [8, 8, 8]}',
-            *extra,
-        ]
-    )
+    tiny = ("epochs=2", "batch_size=8", "progress=false", 'model_kwargs={"encoder_channels": [8, 8, 8]}')
+    return _study_cli(root, "imn-1d", out, "--set", *tiny, *extra, seeds=seeds)
 
 
 def test_study_adopts_its_run_folders_and_never_overwrites_another_run(synthetic_ptbxl, tmp_path, capsys):
@@ -568,26 +524,7 @@ def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
 
 
 def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "study",
-                "--data",
-                str(synthetic_ptbxl),
-                "--configs",
-                "imn-1d-crop",
-                "--seeds",
-                "0",
-                "1",
-                "--out",
-                str(tmp_path / "s"),
-                "--set",
-                "epochs=2",
-                "--estimate",
-            ]
-        )
-        == 0
-    )
+    assert _study_cli(synthetic_ptbxl, "imn-1d-crop", tmp_path / "s", "--set", "epochs=2", "--estimate") == 0
     out = capsys.readouterr().out
     assert "imn-1d-crop" in out and "expected training time" in out
     assert not (tmp_path / "s").exists()
