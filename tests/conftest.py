@@ -202,9 +202,9 @@ def _tmp_signal_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ["ECGIMN_CACHE"] = old
 
 
-#: dots per inch of the pictures the tests save (the package draws at 150): every drawing step runs, on a ninth of
+#: dots per inch of the pictures the tests save (the package draws at 150): every drawing step runs, on 1/36 of
 #: the pixels. A test module that sets ``FULL_RESOLUTION_FIGURES = True`` (test_viz) saves at the package's own.
-TEST_FIGURE_DPI = 50
+TEST_FIGURE_DPI = 25
 
 
 @pytest.fixture(autouse=True)
