@@ -218,6 +218,17 @@ def _draft_figures(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture(scope="session")
+def npz_bomb() -> bytes:
+    """An .npz of a few hundred KB whose array declares 12 x 10 M float32 samples (480 MB once decompressed)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, signal=np.zeros((12, 10_000_000), np.float32))
+    assert len(buf.getvalue()) < 1_000_000
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
 def _synthetic_ptbxl_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_synthetic_ptbxl(tmp_path_factory.mktemp("synthetic") / "ptbxl")
 
