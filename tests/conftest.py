@@ -13,6 +13,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import shutil  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -119,6 +120,16 @@ def make_synthetic_ptbxl(root: Path, n_records: int = 20, rates: Sequence[int] =
     return root
 
 
+def make_mixed_ptbxl(root: Path) -> Path:
+    """A 60-record 100 Hz :func:`make_synthetic_ptbxl` folder whose label patterns are spread over the folds (fold of
+    ecg_id i: ``(i - 1) // 6 % 10 + 1``), so folds 9 and 10 hold every class: enough to train and select on."""
+    make_synthetic_ptbxl(root, n_records=60, rates=(100,))
+    meta = pd.read_csv(root / "ptbxl_database.csv")
+    meta["strat_fold"] = (meta["ecg_id"] - 1) // 6 % 10 + 1
+    meta.to_csv(root / "ptbxl_database.csv", index=False)
+    return root
+
+
 #: the superdiagnostic classes, in the order the data layer builds them
 SUPERCLASSES = ["CD", "HYP", "MI", "NORM", "STTC"]
 
@@ -143,8 +154,30 @@ def write_random_checkpoint(
         "state_dict": model.state_dict(), "model_config": dict(model.config),
         "interpretable": bool(model.interpretable), "task": task, "class_names": list(classes),
         "fs": 100, "standardizer": Standardizer("per_record").to_dict(), "window_samples": 1000,
-        "stride_samples": 500, "head": "sigmoid",
+        "stride_samples": 500,
     })  # fmt: skip
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A deflated .zip archive of ``{name: content}`` (names as given: folders, ``..``, anything)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a file of ``benchmarks/`` or ``scripts/`` by its path (they are not a package), as module ``path.stem``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 def ecg_like(n: int = 1000, fs: float = 100, seed: int = 0) -> np.ndarray:
@@ -167,6 +200,32 @@ def _tmp_signal_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ.pop("ECGIMN_CACHE", None)
     else:
         os.environ["ECGIMN_CACHE"] = old
+
+
+#: dots per inch of the pictures the tests save (the package draws at 150): every drawing step runs, on 1/36 of
+#: the pixels. A test module that sets ``FULL_RESOLUTION_FIGURES = True`` (test_viz) saves at the package's own.
+TEST_FIGURE_DPI = 25
+
+
+@pytest.fixture(autouse=True)
+def _draft_figures(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save pictures at :data:`TEST_FIGURE_DPI` unless the test module asks for full resolution."""
+    if getattr(request.module, "FULL_RESOLUTION_FIGURES", False):
+        return
+    from ecgimn.viz import ecg_plot
+
+    monkeypatch.setitem(ecg_plot.save_figure.__kwdefaults__, "dpi", TEST_FIGURE_DPI)
+
+
+@pytest.fixture(scope="session")
+def npz_bomb() -> bytes:
+    """An .npz of a few hundred KB whose array declares 12 x 10 M float32 samples (480 MB once decompressed)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, signal=np.zeros((12, 10_000_000), np.float32))
+    assert len(buf.getvalue()) < 1_000_000
+    return buf.getvalue()
 
 
 @pytest.fixture(scope="session")

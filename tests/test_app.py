@@ -8,13 +8,12 @@ import io
 import json
 import logging
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import write_random_checkpoint
+from conftest import write_random_checkpoint, zip_bytes
 
 from ecgimn.api import Explanation, Predictor
 from ecgimn.constants import LEADS
@@ -104,12 +103,8 @@ def test_upload_wfdb_pair_and_zip(client: TestClient, record_files: dict[str, by
     assert ev["sum_lead_shares"] + ev["bias"] == pytest.approx(ev["logit"], abs=1e-3)
     assert set(ev["lead_shares"]) == set(LEADS) and len(ev["top_positive"]) <= 3
 
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, content in record_files.items():
-            zf.writestr(f"folder/{name}", content)
-        zf.writestr("__MACOSX/._00008_lr.hea", b"junk")
-    z = _upload(client, [("record.zip", buf.getvalue())])
+    members = {f"folder/{name}": content for name, content in record_files.items()}
+    z = _upload(client, [("record.zip", zip_bytes({**members, "__MACOSX/._00008_lr.hea": b"junk"}))])
     assert z.status_code == 200, z.text
     assert z.json()["probabilities"] == data["probabilities"]
 
@@ -318,18 +313,11 @@ def test_only_ecg_extensions_are_accepted(client: TestClient, name: str) -> None
 
 
 def test_zip_contents_are_checked(client: TestClient, record_files: dict[str, bytes]) -> None:
-    def zipped(members: dict[str, bytes]) -> bytes:
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for n, c in members.items():
-                zf.writestr(n, c)
-        return buf.getvalue()
-
-    r = _upload(client, [("a.zip", zipped({"evil.exe": b"MZ"}))])
+    r = _upload(client, [("a.zip", zip_bytes({"evil.exe": b"MZ"}))])
     assert r.status_code == 415
-    r = _upload(client, [("a.zip", zipped({**record_files, "other.csv": b"1,2"}))])
+    r = _upload(client, [("a.zip", zip_bytes({**record_files, "other.csv": b"1,2"}))])
     assert r.status_code == 400 and "one recording" in _error(r)
-    bomb = zipped({"big.csv": b"0" * 3_000_000})  # tiny compressed, 3 MB unpacked > 2 MB
+    bomb = zip_bytes({"big.csv": b"0" * 3_000_000})  # tiny compressed, 3 MB unpacked > 2 MB
     assert len(bomb) < 100_000
     r = _upload(client, [("bomb.zip", bomb)])
     assert r.status_code == 413

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import write_random_checkpoint
+from conftest import write_random_checkpoint, zip_bytes
 
 from ecgimn.api import Predictor
 from ecgimn.constants import LEADS
@@ -113,13 +113,12 @@ def test_implausible_rates_are_400_not_500(predictor: Predictor, temp_root: Path
     assert list(temp_root.iterdir()) == []
 
 
-def test_npz_bomb_and_one_line_csv_are_refused_fast(predictor: Predictor, temp_root: Path) -> None:
+def test_npz_bomb_and_one_line_csv_are_refused_fast(
+    predictor: Predictor, temp_root: Path, npz_bomb: bytes
+) -> None:
     c = TestClient(create_app(predictor, temp_root=temp_root))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, signal=np.zeros((12, 10_000_000), np.float32))
-    assert len(buf.getvalue()) < 1_000_000
     t = time.perf_counter()
-    r = _upload(c, "bomb.npz", buf.getvalue(), fs="100")
+    r = _upload(c, "bomb.npz", npz_bomb, fs="100")
     assert r.status_code == 400 and "bomb.npz" in _error(r)
     r = _upload(c, "wide.csv", b"1," * 500_000 + b"1\n", fs="100")
     assert r.status_code == 400 and "one line" in _error(r)
@@ -438,24 +437,12 @@ def test_create_app_refuses_non_finite_upload_limits(predictor: Predictor) -> No
 # ------------------------------------------------------------------------------------------ hostile corpus
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for n, c in members.items():
-            zf.writestr(n, c)
-    return buf.getvalue()
-
-
-def _corpus() -> list[tuple[str, list[tuple[str, bytes]], dict[str, str], int]]:
+def _corpus(npz_bomb: bytes) -> list[tuple[str, list[tuple[str, bytes]], dict[str, str], int]]:
     """(case, files, fields, expected status)."""
     x = _signal()
     huge_header = io.BytesIO()
     np.lib.format.write_array_header_1_0(huge_header, {"descr": "<f8", "fortran_order": False,
                                                        "shape": (12, 100_000_000)})  # fmt: skip
-    bomb = io.BytesIO()
-    np.savez_compressed(bomb, signal=np.zeros((12, 10_000_000), np.float32))
     fs_npz = io.BytesIO()
     np.savez(fs_npz, signal=x, fs=np.array(1e9))
     obj = io.BytesIO()
@@ -469,13 +456,13 @@ def _corpus() -> list[tuple[str, list[tuple[str, bytes]], dict[str, str], int]]:
         ("fs 1e-300", [("t.csv", _csv())], {"fs": "1e-300"}, 400),
         ("fs 1e-5", [("t.csv", _csv())], {"fs": "0.00001"}, 400),
         ("fs in npz 1e9", [("f.npz", fs_npz.getvalue())], {}, 400),
-        ("npz bomb", [("bomb.npz", bomb.getvalue())], {"fs": "100"}, 400),
+        ("npz bomb", [("bomb.npz", npz_bomb)], {"fs": "100"}, 400),
         ("npy huge header", [("h.npy", huge_header.getvalue() + b"\0" * 100)], {"fs": "500"}, 400),
         ("one-line csv", [("w.csv", b"1," * 500_000 + b"1\n")], {"fs": "100"}, 400),
         ("long duration csv", [("long.csv", _csv(np.tile(x, 31)))], {"fs": "100"}, 400),
         ("pickled npy", [("o.npy", obj.getvalue())], {"fs": "100"}, 400),
-        ("zip bomb", [("z.zip", _zip({"big.csv": b"0" * 30_000_000}))], {}, 413),
-        ("nested zip", [("z.zip", _zip({"a.zip": b"PK"}))], {}, 400),
+        ("zip bomb", [("z.zip", zip_bytes({"big.csv": b"0" * 30_000_000}))], {}, 413),
+        ("nested zip", [("z.zip", zip_bytes({"a.zip": b"PK"}))], {}, 400),
         ("exe", [("a.exe", b"MZ")], {}, 415),
         ("NUL name", [("a\x00.csv", _csv())], {"fs": "100"}, 400),
         ("bidi name", [("a\u202evsc.csv", _csv())], {"fs": "100"}, 400),
@@ -490,14 +477,16 @@ def _corpus() -> list[tuple[str, list[tuple[str, bytes]], dict[str, str], int]]:
     ]
 
 
-def test_hostile_corpus(predictor: Predictor, temp_root: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_hostile_corpus(
+    predictor: Predictor, temp_root: Path, caplog: pytest.LogCaptureFixture, npz_bomb: bytes
+) -> None:
     """Every case gets its expected status with a one-line message, no traceback anywhere, an empty temp folder,
     at most CASE_SECONDS and CASE_PEAK_MB of traced heap; the whole corpus runs well under a minute."""
     c = TestClient(create_app(predictor, max_upload_mb=20, temp_root=temp_root))
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     failures = []
-    for case, files, fields, expected in _corpus():
+    for case, files, fields, expected in _corpus(npz_bomb):
         caplog.clear()
         tracemalloc.start()
         t = time.perf_counter()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_random_checkpoint
+from conftest import load_script, write_random_checkpoint
 from test_waves import FS, R_TIMES, gaussian_beats
 
 import ecgimn
@@ -17,15 +17,8 @@ from ecgimn.explain.waves import delineate_beats
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_localisation.py"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_localisation", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
-
-
 def test_lesion_split_is_exact_and_summarised(tmp_path: Path) -> None:
-    bench = _bench()
+    bench = load_script(BENCH)
     pred = ecgimn.load(
         write_random_checkpoint(tmp_path / "m.pt", "imn-1d", encoder_channels=[8, 8, 8]), device="cpu"
     )
@@ -49,117 +42,56 @@ def test_lesion_split_is_exact_and_summarised(tmp_path: Path) -> None:
     assert len(bench.lesion_set()) == 56
 
 
+def _study(path: Path, runs: list[tuple[str, float]]) -> Path:
+    """A study results.json: three seeds of each (config, fold-9 macro-AUROC), fold 10 at 0.88."""
+    results = [
+        {"config": c, "val_macro_auroc": v, "test_macro_auroc": 0.88} for c, v in runs for _ in range(3)
+    ]
+    path.write_text(json.dumps({"runs": results}))
+    return path
+
+
+def _localisation(cells: float, bias: float, path: Path) -> str:
+    """A localisation run's JSON with these cell and bias shares (the rest fixed, every bar met)."""
+    summary = {
+        "cells_share_mean": cells,
+        "cells_share_median": cells,
+        "bias_share_mean": bias,
+        "abs_cells_share_mean": 0.5,
+        "dlogit_grows_with_size": "18 of 18",
+        "control_max_abs_dp": 0.001,
+    }
+    real = {"sttc_st_t_share_norm_referenced": 0.9, "mi_top_lead_in_territory": {"model": 0.6}}
+    path.write_text(json.dumps({"summary": summary, "real": real}))
+    return str(path)
+
+
 def test_design_rule_reads_study_and_localisation_runs(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "localisation_designs", BENCH.with_name("localisation_designs.py")
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    import json
-
-    def loc(cells: float, bias: float, path: Path) -> str:
-        summary = {
-            "cells_share_mean": cells,
-            "cells_share_median": cells,
-            "bias_share_mean": bias,
-            "abs_cells_share_mean": 0.5,
-            "dlogit_grows_with_size": "18 of 18",
-            "control_max_abs_dp": 0.001,
-        }
-        real = {"sttc_st_t_share_norm_referenced": 0.9, "mi_top_lead_in_territory": {"model": 0.6}}
-        path.write_text(json.dumps({"summary": summary, "real": real}))
-        return str(path)
-
-    study = tmp_path / "results.json"
-    study.write_text(
-        json.dumps(
-            {
-                "runs": [
-                    {"config": mod.CANDIDATE, "val_macro_auroc": 0.93, "test_macro_auroc": 0.88}
-                    for _ in range(3)
-                ]
-            }
-        )
-    )
+    mod = load_script(BENCH.with_name("localisation_designs.py"))
     out = tmp_path / "designs.md"
-    good = [loc(0.85, 0.05, tmp_path / f"c{i}.json") for i in range(3)]
-    mod.main(
-        [
-            "--study",
-            str(study),
-            "--default",
-            loc(0.5, 0.2, tmp_path / "d.json"),
-            "--candidate",
-            *good,
-            "--out",
-            str(out),
-        ]
-    )
-    assert "adopt the candidate" in out.read_text()
-    bad = [loc(0.85, 0.25, tmp_path / f"b{i}.json") for i in range(3)]
-    mod.main(
-        ["--study", str(study), "--default", str(tmp_path / "d.json"), "--candidate", *bad, "--out", str(out)]
-    )
-    text = out.read_text()
+    default = tmp_path / "d.json"
+
+    def designs(study: Path, *candidates: list[str], plan: str | None = None) -> str:
+        """localisation_designs.py with each ``--candidate [NAME] RUN...`` group; returns the written table."""
+        argv = ["--study", str(study), "--default", str(default), "--out", str(out)]
+        for group in candidates:
+            argv += ["--candidate", *group]
+        mod.main(argv + (["--plan", plan] if plan else []))
+        return out.read_text()
+
+    study = _study(tmp_path / "results.json", [(mod.CANDIDATE, 0.93)])
+    _localisation(0.5, 0.2, default)
+    good = [_localisation(0.85, 0.05, tmp_path / f"c{i}.json") for i in range(3)]
+    assert "adopt the candidate" in designs(study, good)
+    bad = [_localisation(0.85, 0.25, tmp_path / f"b{i}.json") for i in range(3)]
+    text = designs(study, bad)
     assert "the shipped default stays" in text and "bias share <= 0.10: not met" in text
     # several named candidates (round 2): the verdict names the one that meets all bars, and an unknown name fails
-    study.write_text(
-        json.dumps(
-            {
-                "runs": [
-                    {"config": n, "val_macro_auroc": v, "test_macro_auroc": 0.88}
-                    for n, v in (("a", 0.93), ("b", 0.90))
-                    for _ in range(3)
-                ]
-            }
-        )
-    )
-    mod.main(
-        [
-            "--study",
-            str(study),
-            "--default",
-            str(tmp_path / "d.json"),
-            "--candidate",
-            "a",
-            *good,
-            "--candidate",
-            "b",
-            *good,
-            "--plan",
-            "plan-2.md",
-            "--out",
-            str(out),
-        ]
-    )
-    text = out.read_text()
+    _study(study, [("a", 0.93), ("b", 0.90)])
+    text = designs(study, ["a", *good], ["b", *good], plan="plan-2.md")
     assert "`a` meets all bars" in text and "[plan-2.md](plan-2.md)" in text
     assert "Bars of the rule, `b`: fold-9 macro-AUROC >= 0.9268: not met" in text
-    mod.main(
-        [
-            "--study",
-            str(study),
-            "--default",
-            str(tmp_path / "d.json"),
-            "--candidate",
-            "a",
-            *good[:2],
-            "--out",
-            str(out),
-        ]
-    )
-    assert "incomplete" in out.read_text() and "no candidate meets all bars" in out.read_text()
+    text = designs(study, ["a", *good[:2]])
+    assert "incomplete" in text and "no candidate meets all bars" in text
     with pytest.raises(SystemExit, match="no runs of 'c'"):
-        mod.main(
-            [
-                "--study",
-                str(study),
-                "--default",
-                str(tmp_path / "d.json"),
-                "--candidate",
-                "c",
-                *good,
-                "--out",
-                str(out),
-            ]
-        )
+        designs(study, ["c", *good])

@@ -2,7 +2,8 @@
 real run on synthetic PTB-XL folders (or the shared subset, for the slow-marked ones).
 
 Scripts are run by path in a child process, as a user runs them, so the tests do not depend on where the package
-keeps the modules they use. The ``--help`` calls share one child process (``runpy``) to pay the imports once.
+keeps the modules they use. The ``--help`` calls and the tiny runs share one child process (``runpy``, each with its
+own ``sys.argv`` and working folder) to pay the interpreter start and the imports once.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from conftest import make_synthetic_ptbxl, write_random_checkpoint
+from conftest import make_mixed_ptbxl, write_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 #: every runnable script (helper modules without a ``__main__`` block, such as app_common.py, are imported by them)
@@ -24,15 +24,18 @@ SCRIPTS = sorted(
     if 'if __name__ == "__main__"' in p.read_text(encoding="utf-8")
 )  # fmt: skip
 
-#: runs each script given on the command line with ``--help`` in this one process; prints {script: result} JSON
-_HELP_RUNNER = r"""
-import contextlib, io, json, runpy, sys, traceback
+#: runs each job of the JSON list on stdin, ``{"id", "script", "argv", "cwd"}``, as ``python SCRIPT ARGV...`` in this one
+#: process; prints {id: {"code", "out", "err"}} JSON
+_RUNNER = r"""
+import contextlib, io, json, os, runpy, sys, traceback
 results = {}
-for path in sys.argv[1:]:
+for job in json.load(sys.stdin):
     out, err = io.StringIO(), io.StringIO()
-    sys.argv = [path, "--help"]
-    sys.path.insert(0, path.rsplit("/", 1)[0])
-    code = None
+    path = job["script"]
+    sys.argv = [path, *job["argv"]]
+    sys.path.insert(0, os.path.dirname(path))
+    os.chdir(job["cwd"])
+    code = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             runpy.run_path(path, run_name="__main__")
@@ -41,7 +44,7 @@ for path in sys.argv[1:]:
         except BaseException:
             code, err = -1, io.StringIO(traceback.format_exc())
     sys.path.pop(0)
-    results[path] = {"code": code, "out": out.getvalue(), "err": err.getvalue()[-3000:]}
+    results[job["id"]] = {"code": code, "out": out.getvalue(), "err": err.getvalue()[-3000:]}
 print(json.dumps(results))
 """
 
@@ -62,12 +65,48 @@ def _ok(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
-def help_results() -> dict[str, dict]:
-    proc = subprocess.run([sys.executable, "-c", _HELP_RUNNER, *map(str, SCRIPTS)], capture_output=True, text=True,
+def _run_all(jobs: list[dict]) -> dict[str, dict]:
+    """The jobs (see ``_RUNNER``) in one child process: {id: {"code", "out", "err"}}."""
+    proc = subprocess.run([sys.executable, "-c", _RUNNER], input=json.dumps(jobs), capture_output=True, text=True,
                           env=_env(), cwd=ROOT, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def mixed_ptbxl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 synthetic 100 Hz records with the label patterns spread over the folds (folds 9 and 10 hold every class)."""
+    return make_mixed_ptbxl(tmp_path_factory.mktemp("smoke") / "ptbxl")
+
+
+@pytest.fixture(scope="module")
+def runs(mixed_ptbxl: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], Path]:
+    """Every script's ``--help`` and the tiny runs below, in one child process; (results by id, their folder)."""
+    tmp = tmp_path_factory.mktemp("runs")
+    study = tmp / "study"
+    write_random_checkpoint(study / "imn-tiny" / "seed0" / "best.pt", "imn-1d", encoder_channels=[8, 8, 8])
+    tiny = {
+        "bench_models": ("benchmarks/bench_models.py", "--models", "imn-1d", "--steps", "1", "--batch-size", "2",
+                         "--length", "250", "--threads", "1"),
+        "bench_data_load": ("benchmarks/bench_data_load.py", "--root", mixed_ptbxl, "--repeat", "1",
+                            "--json", tmp / "load.json"),
+        "bench_inference": ("benchmarks/bench_inference.py", "--data", mixed_ptbxl, "--n", "4", "--batch-size", "4",
+                            "--threads", "1", "--repeats", "1", "--models", "imn-1d", "--out", tmp / "speed.md"),
+        "check_offsets": ("scripts/check_offsets.py", "--study", study, "--data", mixed_ptbxl,
+                          "--configs", "imn-tiny", "--seeds", "0"),
+    }  # fmt: skip
+    jobs = [{"id": str(p), "script": str(p), "argv": ["--help"], "cwd": str(ROOT)} for p in SCRIPTS]
+    jobs += [
+        {"id": name, "script": str(ROOT / script), "argv": [str(a) for a in args], "cwd": str(ROOT)}
+        for name, (script, *args) in tiny.items()
+    ]
+    return _run_all(jobs), tmp
+
+
+def _tiny(runs: tuple[dict[str, dict], Path], name: str) -> str:
+    result = runs[0][name]
+    assert result["code"] == 0, f"exit {result['code']}\n{result['out'][-2000:]}\n{result['err']}"
+    return result["out"]
 
 
 def test_every_script_is_found() -> None:
@@ -83,25 +122,14 @@ def test_every_script_is_found() -> None:
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_help_runs(script: Path, help_results: dict[str, dict]) -> None:
-    result = help_results[str(script)]
+def test_help_runs(script: Path, runs: tuple[dict[str, dict], Path]) -> None:
+    result = runs[0][str(script)]
     assert result["code"] == 0, result["err"]
     assert result["out"].startswith("usage:") and "--help" in result["out"], result["out"][:500]
 
 
-@pytest.fixture(scope="module")
-def mixed_ptbxl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """60 synthetic 100 Hz records with the label patterns spread over the folds (folds 9 and 10 hold every class)."""
-    root = make_synthetic_ptbxl(tmp_path_factory.mktemp("smoke") / "ptbxl", n_records=60, rates=(100,))
-    meta = pd.read_csv(root / "ptbxl_database.csv")
-    meta["strat_fold"] = (meta["ecg_id"] - 1) // 6 % 10 + 1
-    meta.to_csv(root / "ptbxl_database.csv", index=False)
-    return root
-
-
-def test_bench_models_tiny_run() -> None:
-    out = _ok(_run("benchmarks/bench_models.py", "--models", "imn-1d", "--steps", "1", "--batch-size", "2",
-                   "--length", "250", "--threads", "1"))  # fmt: skip
+def test_bench_models_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:
+    out = _tiny(runs, "bench_models")
     rows = {
         line.split()[0]: line.split()
         for line in out.splitlines()
@@ -114,29 +142,24 @@ def test_bench_models_tiny_run() -> None:
     assert rows["imn-paper"][-1] == "1.0x" and float(rows["imn-1d"][2]) > 0  # s/step
 
 
-def test_bench_data_load_tiny_run(mixed_ptbxl: Path, tmp_path: Path) -> None:
-    out = _ok(_run("benchmarks/bench_data_load.py", "--root", str(mixed_ptbxl), "--repeat", "1",
-                   "--json", str(tmp_path / "load.json")))  # fmt: skip
-    result = json.loads((tmp_path / "load.json").read_text())
+def test_bench_data_load_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:
+    out = _tiny(runs, "bench_data_load")
+    result = json.loads((runs[1] / "load.json").read_text())
     assert result["records_in_metadata"] == 60 and 0 < result["records_loaded"] <= 60
     assert result["first_load_s"] > 0 and "first load" in out
 
 
-def test_bench_inference_tiny_run(mixed_ptbxl: Path, tmp_path: Path) -> None:
-    table = tmp_path / "speed.md"
-    out = _ok(_run("benchmarks/bench_inference.py", "--data", str(mixed_ptbxl), "--n", "4", "--batch-size", "4",
-                   "--threads", "1", "--repeats", "1", "--models", "imn-1d", "--out", str(table)))  # fmt: skip
+def test_bench_inference_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:
+    table = runs[1] / "speed.md"
+    out = _tiny(runs, "bench_inference")
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| imn-1d |")]
     assert [r[2].strip() for r in rows] == ["explain", "explain check=False", "predict_proba"]
     assert float(rows[0][10]) < 1e-4  # the engine gives the reference path's logits
     assert "records=4" in table.read_text()
 
 
-def test_check_offsets_tiny_run(mixed_ptbxl: Path, tmp_path: Path) -> None:
-    study = tmp_path / "study"
-    write_random_checkpoint(study / "imn-tiny" / "seed0" / "best.pt", "imn-1d", encoder_channels=[8, 8, 8])
-    out = _ok(_run("scripts/check_offsets.py", "--study", str(study), "--data", str(mixed_ptbxl),
-                   "--configs", "imn-tiny", "--seeds", "0"))  # fmt: skip
+def test_check_offsets_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:
+    out = _tiny(runs, "check_offsets")
     lines = [line for line in out.splitlines() if "imn-tiny" in line]
     assert [line.split()[0] for line in lines] == ["val", "test"]
     assert all("as trained" in line and "lead means removed" in line for line in lines)

@@ -16,7 +16,7 @@ from conftest import PTBXL_LEAD_NAMES, synthetic_signal, write_wfdb
 
 from ecgimn.cli import main
 from ecgimn.constants import LEADS, TASKS
-from ecgimn.data import PTBXL, Standardizer, TaskData, load_task, task_statements
+from ecgimn.data import PTBXL, Standardizer, TaskData, default_cache_dir, load_task, task_statements
 from ecgimn.data.cache import SignalCache
 from ecgimn.errors import ConfigError, DataError
 
@@ -418,8 +418,10 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("shared-cache")
+def shared_cache() -> Path:
+    """The session's signal cache (conftest points ``ECGIMN_CACHE`` at a temporary folder): each real (root, rate)
+    is read from its WFDB files once per test run, by whichever test loads it first."""
+    return default_cache_dir()
 
 
 @pytest.mark.integration

@@ -8,7 +8,6 @@ import pytest
 from ecgimn.constants import LEADS
 from ecgimn.errors import ConfigError, InputError
 from ecgimn.explain import (
-    decision_map,
     explain_class,
     explain_record,
     segment_evidence,
@@ -107,45 +106,6 @@ def test_inconsistent_logit_and_bad_input_are_refused():
         explain_class(np.full((12, 10), np.nan), 0.0, None, 100, "A")
 
 
-def test_decision_map_sigmoid():
-    w, x, b, z = _linear_model(k=4)
-    for k in range(4):
-        m, bk = decision_map(w, k, "sigmoid", b)
-        assert np.isclose((m * x).sum() + bk, z[k])
-
-
-def test_decision_map_softmax_two_classes_is_exact_log_odds():
-    w, x, b, z = _linear_model(k=2)
-    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
-    for k in (0, 1):
-        m, bk = decision_map(w, k, "softmax", b)
-        log_odds = (m * x).sum() + bk
-        assert np.isclose(log_odds, np.log(p[k] / p[1 - k]))
-        assert np.isclose(1 / (1 + np.exp(-log_odds)), p[k])
-    np.testing.assert_allclose(decision_map(w, 0, "softmax")[0], -decision_map(w, 1, "softmax")[0])
-    assert decision_map(w, 0, "softmax")[1] is None
-
-
-def test_decision_map_softmax_many_classes_vs_geometric_mean():
-    w, x, b, z = _linear_model(k=5)
-    logp = z - np.log(np.exp(z).sum())
-    for k in range(5):
-        m, bk = decision_map(w, k, "softmax", b)
-        assert np.isclose((m * x).sum() + bk, logp[k] - logp.mean())
-        # linear: the decision map of the attribution is the attribution of the decision map
-        np.testing.assert_allclose(decision_map(w * x, k, "softmax")[0], m * x)
-
-
-def test_decision_map_errors():
-    w = np.zeros((1, 12, 10))
-    with pytest.raises(ConfigError):
-        decision_map(w, 0, "softmax")
-    with pytest.raises(ConfigError):
-        decision_map(w, 0, "linear")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
-        decision_map(w, 3)
-
-
 def test_select_classes_defaults_to_predictions_never_labels():
     names = ["NORM", "MI", "STTC"]
     assert select_classes([0.2, 0.9, 0.6], names) == [1, 2]
@@ -156,15 +116,14 @@ def test_select_classes_defaults_to_predictions_never_labels():
         select_classes([0.2, 0.9, 0.6], names, "AFIB")
 
 
-def test_explain_record_sigmoid_and_softmax():
+def test_explain_record_explains_each_class_by_its_own_logit():
     w, x, b, z = _linear_model(k=2)
     p_sig = 1 / (1 + np.exp(-z))
     evs = explain_record(w * x, b, z, p_sig, ["NORM", "MI"], 100, classes=["MI", "NORM"])
     assert [e.class_name for e in evs] == ["MI", "NORM"]
     assert np.isclose(evs[0].logit, z[1]) and np.isclose(evs[0].probability, p_sig[1])
-    p_soft = np.exp(z) / np.exp(z).sum()
-    (ev,) = explain_record(w * x, b, z, p_soft, ["NORM", "MI"], 100, classes="MI", head="softmax")
-    assert np.isclose(ev.logit, z[1] - z[0]) and np.isclose(ev.lead_shares.sum() + ev.bias, ev.logit)
+    for k, ev in zip((1, 0), evs):
+        assert np.isclose(ev.bias, b[k]) and np.isclose(ev.lead_shares.sum() + ev.bias, z[k])
 
 
 def test_to_report_is_json_ready():

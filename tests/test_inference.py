@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 from ecgimn.inference.engine import InferenceEngine, build_engine, fold_batchnorm
 from ecgimn.inference.predict import autocast_dtype, predict
@@ -17,15 +17,8 @@ TOL = 1e-5
 REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_inference.py"
 
 
-def _load_reference():
-    """The pre-engine path (one copy, in benchmarks/, also timed by bench_inference.py)."""
-    spec = importlib.util.spec_from_file_location("reference_inference", REFERENCE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
-
-
-reference_sliding = _load_reference().reference_sliding
+#: the pre-engine path (one copy, in benchmarks/, also timed by bench_inference.py)
+reference_sliding = load_script(REFERENCE).reference_sliding
 
 
 def _randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -115,6 +108,9 @@ def test_engine_matches_sliding_windows(name: str, length: int, window: int, str
         [{"name": "blackbox-1d"}, {"name": "blackbox-1d-dual"}],
         [{"name": "imn-1d"}, {"name": "blackbox-1d"}],  # mixed: a black box
         [{"name": "imn-1d-lead-local"}, {"name": "imn-1d-dual"}],  # per-lead generation beside a dual view
+        [{"name": "imn-1d-lead-local"}, {"name": "imn-1d"}],  # per-lead and 1-D members share one input
+        # a 1-D and a 2-D encoder of the same view and padding read the input in different layouts
+        [{"name": "imn-1d", "downsample": [1, 2, 2]}, {"name": "imn-paper"}],
     ],
 )
 def test_engine_matches_ensembles_with_windows(members: list[dict]) -> None:

@@ -10,12 +10,12 @@ al., Sci Data 2020) in ``../shared/ptbxl`` and compare the default model's proba
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import zip_bytes
 from ecg_writers import write_aecg, write_dicom, write_muse, write_scp, write_sierra
 
 from ecgimn.constants import LEADS
@@ -251,9 +251,7 @@ def test_scp_ecg_eight_leads_and_damage(tmp_path: Path, ecg: np.ndarray) -> None
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
+    path.write_bytes(zip_bytes(members))
     return path
 
 

@@ -144,6 +144,27 @@ def test_decoder_context_makes_weights_depend_on_the_whole_window() -> None:
     assert all((f.weight == 0).all() and (f.bias == 0).all() for f in fresh.decoder.films)
 
 
+def test_black_box_takes_the_imn_encoder_options() -> None:
+    """The black box's encoder options are the IMN's (names and defaults), and it builds the same encoder."""
+    import inspect
+
+    from ecgimn.models import BlackBoxCNN
+    from ecgimn.models.imn import ENCODER_OPTIONS
+
+    imn, bb = inspect.signature(IMN).parameters, inspect.signature(BlackBoxCNN).parameters
+    assert list(bb) == ["num_classes", "num_leads", *ENCODER_OPTIONS, "dual_view"]
+    assert all(bb[k].default == imn[k].default for k in ENCODER_OPTIONS)
+    options = dict(encoder="1d", encoder_channels=(8, 16), downsample=(2, 2), kernel_size=5, residual=True)
+    torch.manual_seed(0)
+    a = create_model("blackbox-paper", num_classes=2, **options).encoder
+    torch.manual_seed(0)
+    b = create_model("imn-paper", num_classes=2, **options).encoder
+    assert a.state_dict().keys() == b.state_dict().keys()
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    with pytest.raises(ConfigError, match="unknown option"):
+        BlackBoxCNN(2, decoder_channels=(8,))
+
+
 @pytest.mark.parametrize(
     ("imn", "twin"), [("imn-1d-dual", "blackbox-1d-dual"), ("imn-paper", "blackbox-paper")]
 )

@@ -112,3 +112,20 @@ def test_errors(x: np.ndarray) -> None:
         attribute(_model("imn-1d"), x, 0, "lime")
     with pytest.raises(InputError, match="target"):
         attribute(_model("imn-1d"), x, [0, 1, 2], "imn")
+
+
+def test_gradient_shap_is_seeded_and_leaves_the_global_generators_alone(x: np.ndarray) -> None:
+    """The same call gives the same map (its samples come from ``seed``), another seed another map, and the caller's
+    numpy and torch random streams continue as if the call had not happened."""
+    model = _model("blackbox-1d")
+    np.random.seed(7)
+    torch.manual_seed(7)
+    expected = np.random.uniform(size=3), torch.rand(3)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    a = attribute(model, x, 1, "gradient_shap", n_samples=4)
+    assert np.array_equal(np.random.uniform(size=3), expected[0]) and torch.equal(torch.rand(3), expected[1])
+    np.random.seed(123)  # another global state: the map does not depend on it
+    torch.manual_seed(123)
+    assert np.array_equal(attribute(model, x, 1, "gradient_shap", n_samples=4), a)
+    assert not np.array_equal(attribute(model, x, 1, "gradient_shap", n_samples=4, seed=1), a)

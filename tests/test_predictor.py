@@ -115,6 +115,12 @@ def test_synthetic_is_a_field_and_reports_say_so() -> None:
 
     rec = synthetic_ecg()
     assert rec.synthetic and not Recording(np.zeros((12, 100), np.float32), 100.0).synthetic
+    # simulated once: a second call returns the same signal, as a copy of its own
+    original = rec.signal.copy()
+    rec.signal[:] = 0
+    again = synthetic_ecg()
+    assert np.array_equal(again.signal, original) and again.signal.flags.writeable
+    assert rec.signal.shape == (12, 5000) and rec.signal.dtype == np.float32
 
 
 def test_study_presets_are_data() -> None:
@@ -131,3 +137,18 @@ def test_study_list_needs_no_other_flag(capsys: pytest.CaptureFixture) -> None:
     assert "imn-1d-aug-crop" in capsys.readouterr().out
     assert main(["study", "--configs", "imn-1d"]) == 2
     assert "needs --data and --out" in capsys.readouterr().err
+
+
+def test_user_errors_are_the_builtin_kinds_callers_catch(tmp_path: Path) -> None:
+    """Bad data, input and options are ValueErrors; an unusable checkpoint is a RuntimeError (and all EcgImnError)."""
+    from ecgimn.data import load_task
+    from ecgimn.errors import CheckpointError, ConfigError, DataError, EcgImnError, InputError
+    from ecgimn.inference.checkpoint import load_checkpoint
+
+    assert all(issubclass(e, (EcgImnError, ValueError)) for e in (DataError, InputError, ConfigError))
+    with pytest.raises(RuntimeError, match="absent.pt") as exc:
+        load_checkpoint(tmp_path / "absent.pt")
+    assert isinstance(exc.value, CheckpointError)
+    with pytest.raises(ValueError, match="PTB-XL folder") as exc:
+        load_task(tmp_path / "missing", "superdiagnostic", progress=False)
+    assert isinstance(exc.value, DataError)

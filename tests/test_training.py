@@ -39,14 +39,9 @@ def _config(root: Path, out: Path, **kw) -> TrainConfig:
 @pytest.fixture(scope="module")
 def _mixed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 synthetic records with the label patterns spread over the folds (so fold 9/10 have both labels)."""
-    import pandas as pd
-    from conftest import make_synthetic_ptbxl
+    from conftest import make_mixed_ptbxl
 
-    root = make_synthetic_ptbxl(tmp_path_factory.mktemp("mixed") / "ptbxl", n_records=60, rates=(100,))
-    meta = pd.read_csv(root / "ptbxl_database.csv")
-    meta["strat_fold"] = (meta["ecg_id"] - 1) // 6 % 10 + 1
-    meta.to_csv(root / "ptbxl_database.csv", index=False)
-    return root
+    return make_mixed_ptbxl(tmp_path_factory.mktemp("mixed") / "ptbxl")
 
 
 @pytest.fixture
@@ -233,6 +228,34 @@ def test_distillation_from_a_teacher(synthetic_ptbxl, tmp_path, tiny_run):
     assert cfg["distill_from"] == [teacher] and cfg["distill_weight"] == 0.3 and cfg["ema"] == 0.9
 
 
+def test_train_options_reach_the_config_fields_of_their_names():
+    """``ecgimn train``: every option sets the TrainConfig field of its name (three are renamed or parsed)."""
+    from dataclasses import asdict
+
+    from ecgimn.cli import build_parser
+    from ecgimn.cli.train import train_config
+
+    args = build_parser().parse_args(
+        ["train", "--data", "d", "--out", "o", "--lr", "0.5", "--eval-stride-seconds", "2", "--augment",
+         "--distill-from", "a.pt", "b.pt", "--threads", "3", "--no-progress", "--model-kwargs", '{"dropout": 0.1}',
+         "--data-on-device", "--precision", "bf16", "--patience", "4"]
+    )  # fmt: skip
+    cfg = asdict(train_config(args))
+    expected = {"lr": 0.5, "eval_stride_seconds": 2.0, "augment": True, "distill_from": ["a.pt", "b.pt"]}
+    expected |= {
+        "num_threads": 3,
+        "progress": False,
+        "model_kwargs": {"dropout": 0.1},
+        "data_on_device": True,
+    }
+    expected |= {"precision": "bf16", "patience": 4, "data": "d", "out": "o"}
+    assert {k: cfg[k] for k in expected} == expected
+    untouched = asdict(TrainConfig(data="d", out="o"))
+    assert {k for k in cfg if cfg[k] != untouched[k]} == set(expected) - {"data", "out"}
+    with pytest.raises(ConfigError, match="--model-kwargs is not valid JSON"):
+        train_config(build_parser().parse_args(["train", "--data", "d", "--out", "o", "--model-kwargs", "{"]))
+
+
 def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path):
     cfg = _config(
         synthetic_ptbxl, tmp_path / "crop", epochs=1, crop_seconds=2.5, l1=1e-4, tv=1e-3, augment=True
@@ -247,24 +270,16 @@ def test_crops_and_sliding_window_inference_stay_exact(synthetic_ptbxl, tmp_path
     assert exactness_error(model, x, window=250, stride=125) < 1e-4
 
 
+def _evaluate_cli(checkpoint: Path, root: Path, *extra: str) -> int:
+    """``ecgimn evaluate --checkpoint CHECKPOINT --data ROOT EXTRA...``; its exit status."""
+    return main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(root), *extra])
+
+
 def test_evaluate_cli_writes_json(tiny_run, synthetic_ptbxl, tmp_path, capsys):
     out, _ = tiny_run
     report_path = tmp_path / "eval.json"
     assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(out / "best.pt"),
-                "--data",
-                str(synthetic_ptbxl),
-                "--out",
-                str(report_path),
-                "--n-bootstrap",
-                "0",
-            ]
-        )
-        == 0
+        _evaluate_cli(out / "best.pt", synthetic_ptbxl, "--out", str(report_path), "--n-bootstrap", "0") == 0
     )
     report = json.loads(report_path.read_text())
     assert report["split"] == "test" and report["task"] == "superdiagnostic"
@@ -297,23 +312,10 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run, synthetic_ptbxl, 
     with pytest.raises(CheckpointError, match="weights do not match"):
         model_from_checkpoint(load_checkpoint(wrong), wrong)
     # through the CLI: one line, exit 2, no traceback
-    assert main(["evaluate", "--checkpoint", str(text), "--data", str(synthetic_ptbxl)]) == 2
+    assert _evaluate_cli(text, synthetic_ptbxl) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
-    assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(out / "best.pt"),
-                "--data",
-                str(synthetic_ptbxl),
-                "--task",
-                "norm-vs-mi",
-            ]
-        )
-        == 2
-    )
+    assert _evaluate_cli(out / "best.pt", synthetic_ptbxl, "--task", "norm-vs-mi") == 2
 
 
 def test_existing_run_is_not_overwritten(tiny_run, synthetic_ptbxl, capsys):
@@ -380,6 +382,14 @@ def test_ddp_two_processes_on_cpu(synthetic_ptbxl, tmp_path):
     assert ckpt["metrics"]["n_train"] > 0
 
 
+def _study_cli(
+    root: Path, configs: str | Path, out: Path, *extra: str, seeds: tuple[str, ...] = ("0", "1")
+) -> int:
+    """``ecgimn study --data ROOT --configs CONFIGS --seeds SEEDS... --out OUT EXTRA...``; its exit status."""
+    argv = ["study", "--data", str(root), "--configs", str(configs), "--seeds", *seeds, "--out", str(out)]
+    return main([*argv, *extra])
+
+
 def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
     configs = tmp_path / "configs.json"
     configs.write_text(
@@ -391,23 +401,14 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
         )
     )
     assert (
-        main(
-            [
-                "study",
-                "--data",
-                str(synthetic_ptbxl),
-                "--configs",
-                str(configs),
-                "--seeds",
-                "0",
-                "1",
-                "--out",
-                str(tmp_path / "study"),
-                "--set",
-                "epochs=1",
-                "batch_size=8",
-                "progress=false",
-            ]
+        _study_cli(
+            synthetic_ptbxl,
+            configs,
+            tmp_path / "study",
+            "--set",
+            "epochs=1",
+            "batch_size=8",
+            "progress=false",
         )
         == 0
     )
@@ -441,25 +442,8 @@ def test_study_tiny_run(synthetic_ptbxl, tmp_path, capsys):
 
 
 def _tiny_study(root: Path, out: Path, *extra: str, seeds: tuple[str, ...] = ("0",)) -> int:
-    return main(
-        [
-            "study",
-            "--data",
-            str(root),
-            "--configs",
-            "imn-1d",
-            "--seeds",
-            *seeds,
-            "--out",
-            str(out),
-            "--set",
-            "epochs=2",
-            "batch_size=8",
-            "progress=false",
-            'model_kwargs={"encoder_channels": [8, 8, 8]}',
-            *extra,
-        ]
-    )
+    tiny = ("epochs=2", "batch_size=8", "progress=false", 'model_kwargs={"encoder_channels": [8, 8, 8]}')
+    return _study_cli(root, "imn-1d", out, "--set", *tiny, *extra, seeds=seeds)
 
 
 def test_study_adopts_its_run_folders_and_never_overwrites_another_run(synthetic_ptbxl, tmp_path, capsys):
@@ -529,19 +513,7 @@ def test_resuming_an_early_stopped_run_trains_nothing(synthetic_ptbxl, tmp_path,
 def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
     """1 epoch of the fast configuration on the real 1,999-record subset, then fold-10 evaluation."""
     out = tmp_path / "real"
-    cfg = TrainConfig(
-        data=str(shared_ptbxl),
-        task="superdiagnostic",
-        fs=100,
-        model="imn-1d",
-        out=str(out),
-        epochs=1,
-        batch_size=64,
-        progress=False,
-        model_kwargs={"encoder_channels": [8, 16, 16]},
-        max_train_records=400,
-    )
-    summary = train(cfg)
+    summary = train(_config(shared_ptbxl, out, epochs=1, batch_size=64, max_train_records=400))
     assert 0.5 < summary["best_val_macro_auroc"] <= 1.0
     from ecgimn.study.evaluate import evaluate_checkpoint
 
@@ -552,26 +524,7 @@ def test_one_epoch_on_real_ptbxl(shared_ptbxl, tmp_path):
 
 
 def test_study_estimate_only(synthetic_ptbxl, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "study",
-                "--data",
-                str(synthetic_ptbxl),
-                "--configs",
-                "imn-1d-crop",
-                "--seeds",
-                "0",
-                "1",
-                "--out",
-                str(tmp_path / "s"),
-                "--set",
-                "epochs=2",
-                "--estimate",
-            ]
-        )
-        == 0
-    )
+    assert _study_cli(synthetic_ptbxl, "imn-1d-crop", tmp_path / "s", "--set", "epochs=2", "--estimate") == 0
     out = capsys.readouterr().out
     assert "imn-1d-crop" in out and "expected training time" in out
     assert not (tmp_path / "s").exists()

@@ -10,6 +10,8 @@ from ecgimn.explain import explain_class
 from ecgimn.viz import paper_scale, plot_class_evidence, plot_ecg_evidence, plot_evidence_heatmap, save_figure
 
 RECORD = Path(__file__).resolve().parents[2] / "shared" / "ptbxl" / "records100" / "00000" / "00001_lr"
+#: the pictures here are saved at the package's own resolution (elsewhere the tests draw them at a lower one)
+FULL_RESOLUTION_FIGURES = True
 
 
 def _synthetic_ecg(n: int = 1000, fs: float = 100.0) -> np.ndarray:
@@ -51,10 +53,14 @@ def test_real_record_is_used_when_present(ecg):
 def test_ecg_figure_renders_and_saves(ecg, evidence, layout, suffix, tmp_path):
     sig, _ = ecg
     fig = plot_class_evidence(sig, evidence, layout=layout, title="ecg 1 | MI p=0.60")
+    inches = fig.get_size_inches()
     out = save_figure(fig, tmp_path / "sub" / f"ecg{suffix}")
     assert out.exists() and out.stat().st_size > 5_000
-    head = out.read_bytes()[:8]
-    assert {".png": b"\x89PNG", ".pdf": b"%PDF", ".svg": b"<?xml"}[suffix] in head
+    head = out.read_bytes()[:24]
+    assert {".png": b"\x89PNG", ".pdf": b"%PDF", ".svg": b"<?xml"}[suffix] in head[:8]
+    if suffix == ".png":  # 150 dots per inch: the width and height in the PNG's IHDR chunk
+        size = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        assert size == pytest.approx((inches[0] * 150, inches[1] * 150), abs=1)
 
 
 @pytest.mark.parametrize("layout", ["12x1", "3x4"])

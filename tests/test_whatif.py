@@ -87,6 +87,9 @@ class LinearPredictor:
         self.b = np.array([0.1, -0.2])
         self.calls = 0
 
+    def length_error(self, seconds: float, source: str = "") -> str | None:
+        return None if seconds >= 2.0 else f"{source}: record is {seconds:.2f} s long; this model needs 2 s"
+
     def explain(self, x: np.ndarray, fs: float = 100) -> Explanation:
         self.calls += 1
         x = np.asarray(x, dtype=np.float64)[None]
@@ -164,3 +167,16 @@ def test_fill_removed_interpolates_holds_edges_and_fills_empty_leads() -> None:
     const = fill_removed(x, removed, "constant", fill=np.full(x.shape, -1.0, np.float32))
     assert (const[removed] == -1.0).all() and (const[~removed] == x[~removed]).all()
     assert not np.shares_memory(out, x)
+
+
+def test_the_report_asks_the_predictor_for_its_length_message() -> None:
+    """explain_recording refuses a record the predictor calls too short, with the predictor's own message."""
+    from ecgimn.explain.report import explain_recording
+    from ecgimn.inference.protocol import ExplainingPredictor
+
+    pred = LinearPredictor()
+    assert isinstance(pred, ExplainingPredictor)
+    short = Recording(np.zeros((12, 150), np.float32) + 0.1, 100.0, record_id="r", source="short.npy")
+    with pytest.raises(InputError, match=r"short.npy: record is 1.50 s long; this model needs 2 s"):
+        explain_recording(pred, short)
+    assert pred.calls == 0  # refused before the model runs

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ecgimn.cli.common import add_command, add_model_arguments
 from ecgimn.errors import ConfigError
 
 TOKEN_ENV = "ECGIMN_APP_TOKEN"
@@ -44,14 +45,14 @@ def _seconds(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "app",
+        run_app,
         help="web page: load an ECG, see the model's evidence per lead and segment, run a what-if",
         description="Serve the ECG-IMN explanation page (FastAPI + a static page that works offline).",
     )
-    p.add_argument(
-        "--model", default="default", help="bundled model name or checkpoint path (default: default)"
-    )
+    add_model_arguments(p, device=False)
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)"
     )
@@ -79,7 +80,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-token", action="store_true",
         help="serve a non-loopback --host without a token (only behind a proxy that authenticates users)",
     )  # fmt: skip
-    p.set_defaults(func=run_app)
 
 
 def is_loopback(host: str) -> bool:

@@ -9,18 +9,24 @@ from typing import Any
 
 import numpy as np
 
+from ecgimn.cli.common import add_command
 from ecgimn.constants import BINARY_TASKS, SAMPLING_RATES, TASKS
 from ecgimn.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data summary`` and ``data download``."""
-    parser = subparsers.add_parser("data", help="PTB-XL: task statistics, download", description=__doc__)
+    parser = add_command(
+        subparsers,
+        "data",
+        lambda args: parser.print_help() or 1,
+        help="PTB-XL: task statistics, download",
+        description=__doc__,
+    )
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: parser.print_help() or 1)
 
-    summary = sub.add_parser(
-        "summary", help="records, classes, positives and splits per task (metadata only)"
+    summary = add_command(
+        sub, "summary", run_summary, help="records, classes, positives and splits per task (metadata only)"
     )
     summary.add_argument("--root", required=True, help="PTB-XL folder (holds ptbxl_database.csv)")
     summary.add_argument(
@@ -28,9 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     summary.add_argument("--task", action="append", choices=TASKS, help="only this task (repeatable)")
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
-    summary.set_defaults(func=run_summary)
 
-    download = sub.add_parser("download", help="download PTB-XL from PhysioNet, verifying SHA256SUMS.txt")
+    download = add_command(
+        sub, "download", run_download, help="download PTB-XL from PhysioNet, verifying SHA256SUMS.txt"
+    )
     download.add_argument(
         "--dest", required=True, help="folder to download into (resumes an earlier download)"
     )
@@ -39,7 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     download.add_argument("--base-url", default=None, help="release URL (default: PhysioNet PTB-XL 1.0.3)")
     download.add_argument("--workers", type=int, default=8, help="parallel downloads (default 8)")
-    download.set_defaults(func=run_download)
 
 
 def summarize(root: str, fs: int = 100, tasks: list[str] | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecgimn.cli.common import add_command, add_model_arguments
 from ecgimn.errors import CheckpointError, ConfigError, EcgImnError, InputError
 from ecgimn.explain.defaults import STRIDE_S, TOP_K, WINDOW_S
 from ecgimn.io.formats import SCAN_SUFFIXES, SUPPORTED
@@ -73,8 +74,10 @@ exit status: 0 all explained; 1 some files of a batch failed (see summary.csv); 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``explain`` and ``demo``."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "explain",
+        run_explain,
         help="explain ECG files (WFDB, CSV, NumPy, EDF, vendor XML, DICOM, SCP-ECG, .zip): probabilities, exact "
         "evidence, pictures, JSON",
         description="Explain 12-lead ECG files with an ECG-IMN: for each file the class probabilities and the "
@@ -85,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "inputs", nargs="+", metavar="FILE_OR_DIR_OR_GLOB", help="ECG file(s), folder(s) or glob(s)"
     )
-    _model_argument(p)
+    add_model_arguments(p, interpretable=True)
     p.add_argument(
         "--class",
         dest="classes",
@@ -120,10 +123,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-heatmap", action="store_true", help="skip the leads x time heatmap pictures")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
-    p.set_defaults(func=run_explain)
 
-    d = sub.add_parser(
+    d = add_command(
+        sub,
         "demo",
+        run_demo,
         help="explain a synthetic ECG (or FILE) end to end: no data needed",
         description="Explain a clearly labelled SYNTHETIC 12-lead ECG (or FILE) with the bundled model and write "
         "the pictures and the JSON report. Needs no data; reruns replace the demo's own earlier outputs.",
@@ -131,20 +135,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "file", nargs="?", metavar="FILE", help="an ECG file to explain instead of the synthetic one"
     )
-    _model_argument(d)
+    add_model_arguments(d, interpretable=True)
     d.add_argument("--out", default="ecgimn-demo", help="output folder (default ./ecgimn-demo)")
     _reader_arguments(d)
     d.add_argument("--json", action="store_true", help="print the report as JSON instead of a summary")
-    d.set_defaults(func=run_demo)
-
-
-def _model_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        default="default",
-        help="bundled model name or ECG-IMN checkpoint path (default: the bundled 'default')",
-    )
-    p.add_argument("--device", default=None, help="auto (CUDA when present), cpu, cuda ...")
 
 
 def _reader_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,20 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ecgimn.cli.common import add_command, add_model_arguments
 from ecgimn.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "export",
+        run_export,
         help="export a model to ONNX with its standardisation and windows (outputs logits, W and b)",
         description="Export a bundled model or checkpoint to ONNX. Input: x (batch, 12, length) in mV at the "
         "model's rate; outputs: logits, probabilities and, for ECG-IMNs, weights W, bias b and x_std with "
         "logits == sum(W * x_std) + b. Batch is dynamic; the length is fixed at export (--length).",
     )
-    p.add_argument(
-        "--model", default="default", help="bundled model name or checkpoint path (default: default)"
-    )
+    add_model_arguments(p, device=False)
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
     p.add_argument("--out", required=True, type=Path, help="output file (.onnx)")
     p.add_argument(
@@ -29,7 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:

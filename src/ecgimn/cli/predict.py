@@ -6,12 +6,15 @@ import argparse
 import time
 from pathlib import Path
 
+from ecgimn.cli.common import add_command, add_model_arguments
 from ecgimn.errors import ConfigError, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "predict",
+        run_predict,
         help="predict a folder / file list of ECGs into one CSV (streamed, resumable, bad files skipped)",
         description="Predict many ECG files into one CSV row each: probabilities, the strongest evidence per "
         "class, input checks and provenance (package version, model and input SHA-256). Rows are appended per "
@@ -27,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a text file with one ECG path per line (in addition to the inputs)",
     )
     p.add_argument("--out", required=True, type=Path, help="results CSV (appended to; resumes a run)")
-    p.add_argument("--model", default="default", help="bundled model name or checkpoint path")
-    p.add_argument("--device", default=None, help="auto (CUDA when present), cpu, cuda ...")
+    add_model_arguments(p)
     p.add_argument(
         "--precision",
         default="fp32",
@@ -44,7 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--leads", default=None, metavar="I,II,...", help="channel names in file order")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_predict)
 
 
 def _files(args: argparse.Namespace) -> list[str]:

@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from ecgimn.cli.common import add_command
 from ecgimn.errors import DataError, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "score",
+        run_score,
         help="macro-AUROC with 90%% bootstrap interval, Fmax and per-class AUROC of saved scores",
         description="Score a model's outputs exactly as the PTB-XL benchmark (Strodthoff et al. 2021) does.",
     )
@@ -31,7 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the drawn resamples")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run_score)
 
 
 def load_array(path: str | Path, what: str) -> np.ndarray:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
+from ecgimn.cli.common import add_command
 from ecgimn.constants import TASKS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("study", help="train configurations x seeds; select on fold 9, report fold 10")
+    p = add_command(
+        sub, "study", run_study_cmd, help="train configurations x seeds; select on fold 9, report fold 10"
+    )
     p.add_argument("--data", help="PTB-XL root folder (required unless --list)")
     p.add_argument("--task", default="superdiagnostic", choices=TASKS)
     p.add_argument("--fs", type=int, default=100, choices=(100, 500))
@@ -33,7 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--estimate", action="store_true", help="only print the expected time (timed steps) and exit"
     )
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run_study_cmd)
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -51,8 +54,17 @@ def _parse_sets(items: list[str]) -> dict:
     return out
 
 
+def _study(args: argparse.Namespace) -> tuple[str, dict[str, dict[str, Any]], dict[str, Any]]:
+    """What the study's time estimate and the study itself both read: the data, the configurations and the
+    seeds, task, rate and ``--set`` defaults (keyword arguments)."""
+    from ecgimn.study.presets import load_configs
+
+    options = dict(seeds=args.seeds, task=args.task, fs=args.fs, defaults=_parse_sets(args.set))
+    return args.data, load_configs(args.configs), options
+
+
 def run_study_cmd(args: argparse.Namespace) -> int:
-    from ecgimn.study.presets import STUDY_PRESETS, load_configs
+    from ecgimn.study.presets import STUDY_PRESETS
     from ecgimn.study.runner import run_study
 
     if args.list:
@@ -68,15 +80,8 @@ def run_study_cmd(args: argparse.Namespace) -> int:
     if args.estimate:
         from ecgimn.study.estimate import estimate_seconds
 
-        est = estimate_seconds(
-            args.data,
-            load_configs(args.configs),
-            seeds=args.seeds,
-            task=args.task,
-            fs=args.fs,
-            defaults=_parse_sets(args.set),
-            study_dir=args.out or ".",
-        )
+        data, configs, options = _study(args)
+        est = estimate_seconds(data, configs, **options, study_dir=args.out or ".")
         for row in est["rows"]:
             missing = (
                 f"  (+ {row['teachers_missing']} teacher(s) not trained yet)"
@@ -92,16 +97,9 @@ def run_study_cmd(args: argparse.Namespace) -> int:
             f"records x {len(args.seeds)} seeds (plus evaluation)"
         )
         return 0
+    data, configs, options = _study(args)
     result = run_study(
-        args.data,
-        load_configs(args.configs),
-        seeds=args.seeds,
-        out=args.out,
-        task=args.task,
-        fs=args.fs,
-        defaults=_parse_sets(args.set),
-        progress=not args.no_progress,
-        reevaluate=args.reevaluate,
+        data, configs, **options, out=args.out, progress=not args.no_progress, reevaluate=args.reevaluate
     )
     print(open(result["markdown"]).read())
     return 0

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
+from typing import TYPE_CHECKING
 
+from ecgimn.cli.common import add_command
 from ecgimn.constants import TASKS
+
+if TYPE_CHECKING:
+    from ecgimn.training import TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model on folds 1-8, select on fold 9")
+    p = add_command(sub, "train", run_train, help="train a model on folds 1-8, select on fold 9")
     p.add_argument("--data", required=True, help="PTB-XL root folder")
     p.add_argument("--task", default="superdiagnostic", choices=TASKS)
     p.add_argument("--fs", type=int, default=100, choices=(100, 500))
@@ -75,9 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run_train)
 
-    e = sub.add_parser("evaluate", help="score a checkpoint on fold 10 (report once; never select on it)")
+    e = add_command(
+        sub, "evaluate", run_evaluate, help="score a checkpoint on fold 10 (report once; never select on it)"
+    )
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", required=True, help="PTB-XL root folder")
     e.add_argument("--task", default=None, help="refuse checkpoints of another task")
@@ -88,52 +95,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="auto")
     e.add_argument("--n-bootstrap", type=int, default=100)
     e.add_argument("--json", action="store_true", help="print the full JSON")
-    e.set_defaults(func=run_evaluate)
 
 
-def run_train(args: argparse.Namespace) -> int:
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`~ecgimn.training.TrainConfig` of ``ecgimn train``: each option sets the field of its name
+    (``--threads``: ``num_threads``; ``--no-progress``: ``progress``; ``--model-kwargs``: JSON)."""
     from ecgimn.errors import ConfigError
-    from ecgimn.training import TrainConfig, train
+    from ecgimn.training import TrainConfig
 
     try:
         model_kwargs = json.loads(args.model_kwargs)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--model-kwargs is not valid JSON: {exc}") from None
-    config = TrainConfig(
-        data=args.data,
-        task=args.task,
-        fs=args.fs,
-        model=args.model,
-        out=args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        seed=args.seed,
-        device=args.device,
-        standardize=args.standardize,
-        l1=args.l1,
-        tv=args.tv,
-        crop_seconds=args.crop_seconds,
-        eval_stride_seconds=args.eval_stride_seconds,
-        augment=args.augment,
-        baseline=args.baseline,
-        patience=args.patience,
-        ema=args.ema,
-        distill_from=args.distill_from,
-        distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature,
-        only_present=args.only_present,
-        cache_dir=args.cache_dir,
-        model_kwargs=model_kwargs,
-        max_train_records=args.max_train_records,
-        num_threads=args.threads,
-        progress=not args.no_progress,
-        precision=args.precision,
-        data_on_device=args.data_on_device,
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    return TrainConfig(
+        **{
+            **given,
+            "model_kwargs": model_kwargs,
+            "num_threads": args.threads,
+            "progress": not args.no_progress,
+        }
     )
-    summary = train(config, resume=args.resume, overwrite=args.overwrite)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ecgimn.training import train
+
+    summary = train(train_config(args), resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(summary, indent=2))
     return 0
 

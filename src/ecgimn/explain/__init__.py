@@ -15,7 +15,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "defaults": ("DEFAULTS", "STRIDE_S", "TOP_K", "WINDOW_S", "EvidenceOptions"),
     # exact evidence
     "evidence": (
-        "ClassEvidence", "Segment", "SegmentSet", "decision_map", "explain_class", "explain_record",
+        "ClassEvidence", "Segment", "SegmentSet", "explain_class", "explain_record",
         "segment_evidence", "select_classes", "to_report", "top_segments", "window_bounds",
     ),
     # post-hoc explainers and their evaluation

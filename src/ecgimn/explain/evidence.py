@@ -30,8 +30,6 @@ from ecgimn.errors import ConfigError, InputError
 from ecgimn.explain.defaults import STRIDE_S, TOP_K, WINDOW_S
 from ecgimn.models.windowed import window_bounds
 
-Head = Literal["sigmoid", "softmax"]
-
 
 @dataclass(frozen=True)
 class Segment:
@@ -246,7 +244,7 @@ def explain_class(
     if abs(float(logit) - total) > rtol * scale:
         raise InputError(
             f"class {class_name!r}: attribution sum + bias = {total:.6g} but logit = {float(logit):.6g}; "
-            "pass the attribution and bias of the same (decision) map, see decision_map()"
+            "pass the attribution and bias of the same class"
         )
     sliding = segment_evidence(a, fs, window_s, stride_s, lead_names=names)
     part = segment_evidence(a, fs, window_s, window_s, lead_names=names)
@@ -270,38 +268,6 @@ def explain_class(
         stride_s=float(stride_s),
         lead_names=names,
     )
-
-
-def decision_map(
-    weights: np.ndarray, class_index: int, head: Head = "sigmoid", bias: np.ndarray | None = None
-) -> tuple[np.ndarray, float | None]:
-    """The exact linear map (and bias) behind the decision for ``class_index``.
-
-    ``weights`` is (K, ...) -- the weight map W (K, 12, L) or, equally, the attribution W * x (the maps are linear,
-    so the same combination applies). Returns ``(map, bias)``; ``bias`` is ``None`` when not given.
-
-    * ``head="sigmoid"`` (multi-label / binary with one output per class): class k is decided by its own logit,
-      the map is ``W_k`` (bias ``b_k``).
-    * ``head="softmax"`` with K = 2: ``p_1 = sigmoid(z_1 - z_0)``, so the exact map of class 1 is ``W_1 - W_0``
-      (bias ``b_1 - b_0``) and of class 0 its negative.
-    * ``head="softmax"`` with K > 2: ``W_k - mean_j W_j`` (bias ``b_k - mean_j b_j``) is exact for the log-odds of
-      class k against the geometric mean of all class probabilities, ``log(p_k / (prod_j p_j)^(1/K))``.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    n_classes = w.shape[0] if w.ndim else 0
-    if not 0 <= class_index < n_classes:
-        raise ConfigError(f"class_index {class_index} out of range for {n_classes} classes")
-    b = None if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
-    if head == "sigmoid":
-        return w[class_index], None if b is None else float(b[class_index])
-    if head != "softmax":
-        raise ConfigError(f"unknown head {head!r}; use 'sigmoid' or 'softmax'")
-    if n_classes < 2:
-        raise ConfigError("a softmax head needs at least 2 classes")
-    if n_classes == 2:
-        other = 1 - class_index
-        return w[class_index] - w[other], None if b is None else float(b[class_index] - b[other])
-    return w[class_index] - w.mean(axis=0), None if b is None else float(b[class_index] - b.mean())
 
 
 def select_classes(
@@ -346,24 +312,19 @@ def explain_record(
     fs: float,
     classes: Sequence[str | int] | str | int | None = None,
     *,
-    head: Head = "sigmoid",
     threshold: float = 0.5,
     **kwargs: Any,
 ) -> list[ClassEvidence]:
     """:func:`explain_class` for the chosen classes of one record (attribution (K, 12, L), bias/logits/probs (K)).
 
-    Classes default to the predicted ones (see :func:`select_classes`). With ``head="softmax"`` each class is
-    explained through its exact :func:`decision_map` (its ``logit`` is then the decision log-odds).
+    Classes default to the predicted ones (see :func:`select_classes`). Every class is decided by its own logit
+    (one sigmoid output per class), so its evidence is its own row of the attribution and its own bias.
     """
     a = np.asarray(attribution, dtype=np.float64)
     z = np.asarray(logits, dtype=np.float64).reshape(-1)
     out = []
     for k in select_classes(probabilities, class_names, classes, threshold):
-        if head == "sigmoid":
-            a_k, b_k, z_k = a[k], float(np.asarray(bias).reshape(-1)[k]), float(z[k])
-        else:
-            a_k, b_k = decision_map(a, k, head, bias)
-            z_k = float(decision_map(z, k, head)[0])
+        a_k, b_k, z_k = a[k], float(np.asarray(bias).reshape(-1)[k]), float(z[k])
         p_k = float(np.asarray(probabilities).reshape(-1)[k])
         out.append(explain_class(a_k, b_k, z_k, fs, class_names[k], p_k, **kwargs))
     return out

@@ -21,7 +21,8 @@ Methods (:data:`METHODS`):
   all-zero standardised record. Units: logit (completeness: the map sums to ``f(x) - f(0)``).
 * ``"gradient_shap"`` - captum ``GradientShap`` with ``n_samples=16``, ``stdevs=0.1`` (standardised units) and a
   baseline distribution of :data:`SHAP_BASELINES` records: the zero record plus Gaussian noise records
-  (sd 0.1, fixed seed 0), i.e. "flat line plus sensor noise".
+  (sd 0.1, fixed seed 0), i.e. "flat line plus sensor noise". Its samples are drawn with ``seed`` (default 0),
+  so the same call gives the same map.
 * ``"saliency"`` - captum ``Saliency``: ``|d logit / d x|`` (unsigned).
 * ``"input_x_gradient"`` - captum ``InputXGradient``: signed ``x * d logit / d x``.
 * ``"imn"`` - an IMN's exact attribution ``W_k(x) * x`` (one forward; no captum), for side-by-side comparison.
@@ -29,7 +30,8 @@ Methods (:data:`METHODS`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -174,18 +176,33 @@ def _attribute_batch(
         baselines = kw.get("baselines")
         if baselines is None:
             baselines = _shap_baselines(x.detach())
-        return ca.GradientShap(wrapper).attribute(
-            x,
-            baselines=baselines,
-            target=target,
-            n_samples=int(kw.get("n_samples", 16)),
-            stdevs=float(kw.get("stdevs", 0.1)),
-        )
+        with _seeded(int(kw.get("seed", 0)), x.device):
+            return ca.GradientShap(wrapper).attribute(
+                x,
+                baselines=baselines,
+                target=target,
+                n_samples=int(kw.get("n_samples", 16)),
+                stdevs=float(kw.get("stdevs", 0.1)),
+            )
     if method == "saliency":
         return ca.Saliency(wrapper).attribute(x, target=target, abs=True)
     if method == "input_x_gradient":
         return ca.InputXGradient(wrapper).attribute(x, target=target)
     raise ConfigError(f"unknown explanation method {method!r}; valid: {', '.join(METHODS)}")
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed numpy's and torch's global generators (captum's GradientShap draws its samples from both) for one
+    call, and give the caller back its own streams afterwards."""
+    state = np.random.get_state()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
 
 
 def attribute(
@@ -209,7 +226,8 @@ def attribute(
         batch_size: records per captum call.
         kw: method options: ``n_steps``, ``internal_batch_size`` (interpolated records per forward, default 64,
             bounds memory), ``baselines`` (integrated_gradients);
-            ``n_samples``, ``stdevs``, ``baselines`` (gradient_shap).
+            ``n_samples``, ``stdevs``, ``baselines``, ``seed`` (gradient_shap; default 0: the same maps on every
+            call).
     """
     if method not in METHODS:
         raise ConfigError(f"unknown explanation method {method!r}; valid: {', '.join(METHODS)}")

@@ -159,9 +159,8 @@ def explain_recording(
     )  # fmt: skip
 
 
-def _check_length(predictor: Any, recording: Recording) -> None:
-    length_error = getattr(predictor, "length_error", None)  # a Predictor; proxies leave it to explain()
-    short = length_error and length_error(recording.duration, recording.source or recording.record_id)
+def _check_length(predictor: ExplainingPredictor, recording: Recording) -> None:
+    short = predictor.length_error(recording.duration, recording.source or recording.record_id)
     if short:
         raise InputError(short)
 

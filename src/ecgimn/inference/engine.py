@@ -490,15 +490,12 @@ class InferenceEngine(nn.Module):
         """
         n = len(self.members) * divide
         w_sum = b_sum = affine = None
-        shared: dict[tuple, tuple] = {}  # members of the same view and padding read the same encoder input
+        shared: dict[tuple, tuple] = {}  # members of the same view, padding and layout read the same input
         with self._autocast(x.device):
             for m in self.members:
-                folded = (
-                    getattr(m, "lead_fold", None) is not None
-                )  # per-lead models fold leads into the batch
-                key = (m.dual_view, m.pad_multiple, folded)
+                one_d = isinstance(m.encoder, _ChannelsLastEncoder) and m.encoder.one_d
+                key = (m.dual_view, m.pad_multiple, one_d)
                 if key not in shared:
-                    one_d = isinstance(m.encoder, _ChannelsLastEncoder) and m.encoder.one_d and not folded
                     shared[key] = _views_channels_last(m, x) if one_d else m.encoder_input(x)
                 w, b, aff = m.raw_maps(x, shared[key])
                 if not self._shared_affine:

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class ExplainingPredictor(Protocol):
-    """A model that explains a (12, L) mV record exactly: its name, where it was loaded from, its classes and
-    :meth:`explain`. :class:`~ecgimn.inference.predictor.Predictor` is one; a caching proxy or a fixed linear
+    """A model that explains a (12, L) mV record exactly: its name, where it was loaded from, its classes,
+    :meth:`length_error` and :meth:`explain`. :class:`~ecgimn.inference.predictor.Predictor` is one; a caching proxy or a fixed linear
     model in a test is another."""
 
     @property
@@ -24,5 +24,9 @@ class ExplainingPredictor(Protocol):
 
     @property
     def class_names(self) -> list[str]: ...
+
+    def length_error(self, seconds: float, source: str = "") -> str | None:
+        """The one-line message for a record of ``seconds`` too short for the model (``None``: long enough)."""
+        ...
 
     def explain(self, x: np.ndarray, fs: float = 100) -> Explanation: ...

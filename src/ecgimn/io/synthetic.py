@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ecgimn.constants import LEADS
@@ -14,7 +16,26 @@ def synthetic_ecg(duration: float = 10, fs: int = 500, heart_rate: float = 70, s
     neurokit2 scales every lead to [-0.4, 1.2] mV; each lead's median (its baseline) is subtracted so leads sit
     at 0 mV. Amplitudes are therefore not physiological and the limb leads do not obey Einthoven's law: use it to
     exercise the pipeline, never as an example of a real ECG. ``record_id`` is ``"synthetic"`` and a note says so.
+    The simulation is deterministic (``seed``); its signal is kept, so a second call with the same arguments only
+    copies it.
     """
+    x, how = _simulate(float(duration), int(fs), float(heart_rate), int(seed))
+    return Recording(
+        x.copy(),
+        float(fs),
+        record_id="synthetic",
+        synthetic=True,
+        source=f"synthetic ({how}, seed={seed})",
+        notes=[
+            f"SYNTHETIC ECG ({how}; {duration:g} s, {heart_rate:g} bpm, seed {seed}): not a real recording, "
+            "amplitudes and lead relations are not physiological"
+        ],
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _simulate(duration: float, fs: int, heart_rate: float, seed: int) -> tuple[np.ndarray, str]:
+    """The (12, n) float32 mV signal (read-only) and how it was made."""
     import neurokit2 as nk
 
     n = int(round(duration * fs))
@@ -40,15 +61,6 @@ def synthetic_ecg(duration: float = 10, fs: int = 500, heart_rate: float = 70, s
         )
         how = "neurokit2.ecg_simulate, one lead at a time"
     x = x[:, :n]
-    x = x - np.median(x, axis=1, keepdims=True)
-    return Recording(
-        x.astype(np.float32),
-        float(fs),
-        record_id="synthetic",
-        synthetic=True,
-        source=f"synthetic ({how}, seed={seed})",
-        notes=[
-            f"SYNTHETIC ECG ({how}; {duration:g} s, {heart_rate:g} bpm, seed {seed}): not a real recording, "
-            "amplitudes and lead relations are not physiological"
-        ],
-    )
+    x = (x - np.median(x, axis=1, keepdims=True)).astype(np.float32)
+    x.flags.writeable = False
+    return x, how

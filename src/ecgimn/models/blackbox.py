@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from typing import Any
 
 import torch
 from torch import nn
 
 from ecgimn.constants import N_LEADS
+from ecgimn.errors import ConfigError
 from ecgimn.models.base import ModelOutput, check_input, register_model
-from ecgimn.models.imn import _ONE_D, Encoder, input_views
+from ecgimn.models.imn import _ONE_D, ENCODER_OPTIONS, IMN, Encoder, input_views
+
+
+def _encoder_parameters() -> list[inspect.Parameter]:
+    """The IMN's encoder options with their defaults, as keyword-only parameters (the black box takes the same)."""
+    params = inspect.signature(IMN).parameters
+    return [params[k].replace(kind=inspect.Parameter.KEYWORD_ONLY) for k in ENCODER_OPTIONS]
 
 
 class BlackBoxCNN(nn.Module):
     """Encoder (as in :class:`~ecgimn.models.imn.IMN`) + global average pooling + Linear.
 
+    ``encoder_options``: the IMN's encoder options (``encoder``, ``encoder_channels``, ``downsample``,
+    ``kernel_size``, ``lead_kernel_size``, ``residual``, ``dropout``), with the IMN's defaults; the signature
+    lists them, so the registry sees the same options as for the IMN.
     ``dual_view``: the encoder reads the input z-scored per lead and as given, like the IMN option of that name.
 
     Attributes:
@@ -24,32 +35,27 @@ class BlackBoxCNN(nn.Module):
     interpretable = False
 
     def __init__(
-        self,
-        num_classes: int,
-        num_leads: int = N_LEADS,
-        *,
-        encoder: str = "2d",
-        encoder_channels: Sequence[int] = (16, 32, 64),
-        downsample: Sequence[int] = (1, 2, 2),
-        kernel_size: int = 15,
-        lead_kernel_size: int = 3,
-        residual: bool = False,
-        dropout: float = 0.2,
-        dual_view: bool = False,
+        self, num_classes: int, num_leads: int = N_LEADS, *, dual_view: bool = False, **encoder_options: Any
     ) -> None:
         super().__init__()
+        unknown = sorted(set(encoder_options) - set(ENCODER_OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(unknown)}; the encoder takes {', '.join(ENCODER_OPTIONS)}"
+            )
+        o = {p.name: encoder_options.get(p.name, p.default) for p in _encoder_parameters()}
         self.num_classes, self.num_leads = num_classes, num_leads
         self.config: dict = {}
         self.dual_view = bool(dual_view)
         self.encoder = Encoder(
-            encoder,
+            o["encoder"],
             num_leads,
-            encoder_channels,
-            kernel_size,
-            lead_kernel_size,
-            downsample,
-            residual,
-            dropout,
+            o["encoder_channels"],
+            o["kernel_size"],
+            o["lead_kernel_size"],
+            o["downsample"],
+            o["residual"],
+            o["dropout"],
             2 if dual_view else 1,
         )
         self.head = nn.Linear(self.encoder.out_channels, num_classes)
@@ -66,15 +72,17 @@ class BlackBoxCNN(nn.Module):
         return ModelOutput(self.head(latent.flatten(2).mean(-1)))
 
 
-_ENC_KEYS = (
-    "encoder",
-    "encoder_channels",
-    "downsample",
-    "kernel_size",
-    "lead_kernel_size",
-    "residual",
-    "dropout",
+# the registry reads a constructor's options from its signature: num_classes, num_leads, the encoder's, dual_view
+_own = inspect.signature(BlackBoxCNN.__init__)
+BlackBoxCNN.__signature__ = _own.replace(  # type: ignore[attr-defined]
+    parameters=[
+        _own.parameters["num_classes"],
+        _own.parameters["num_leads"],
+        *_encoder_parameters(),
+        _own.parameters["dual_view"],
+    ]
 )
+_ONE_D_ENCODER = {k: v for k, v in _ONE_D.items() if k in ENCODER_OPTIONS}
 
 register_model(
     "blackbox-paper", BlackBoxCNN, description="imn-paper's 2-D encoder + GAP + Linear (paper black box)"
@@ -83,17 +91,17 @@ register_model(
     "blackbox-1d",
     BlackBoxCNN,
     description="imn-1d's encoder + GAP + Linear",
-    **{k: v for k, v in _ONE_D.items() if k in _ENC_KEYS},
+    **_ONE_D_ENCODER,
 )
 register_model(
     "blackbox-1d-dual",
     BlackBoxCNN,
     description="blackbox-1d reading each window z-scored and in its own units; twin of imn-1d-dual",
-    **{**{k: v for k, v in _ONE_D.items() if k in _ENC_KEYS}, "dual_view": True},
+    **{**_ONE_D_ENCODER, "dual_view": True},
 )
 register_model(
     "blackbox-1d-wide",
     BlackBoxCNN,
     description="blackbox-1d with 1.5x the channels (96/192/192)",
-    **{**{k: v for k, v in _ONE_D.items() if k in _ENC_KEYS}, "encoder_channels": (96, 192, 192)},
+    **{**_ONE_D_ENCODER, "encoder_channels": (96, 192, 192)},
 )

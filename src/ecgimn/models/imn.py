@@ -38,6 +38,19 @@ REFERENCE_LENGTH = 1000
 VIEW_EPS = 1e-2
 
 
+#: the IMN's options that configure its encoder (names and defaults in :class:`IMN`'s signature); the black-box
+#: twins (:mod:`ecgimn.models.blackbox`) take the same ones
+ENCODER_OPTIONS = (
+    "encoder",
+    "encoder_channels",
+    "downsample",
+    "kernel_size",
+    "lead_kernel_size",
+    "residual",
+    "dropout",
+)
+
+
 def input_views(
     x: torch.Tensor, dual_view: bool
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
@@ -283,7 +296,11 @@ class BiasGenerator(nn.Module):
 class LeadFold(nn.Module):
     """Per-lead generation: views (B, V, C, L) -> (B*C, V+E, 1, L), each lead alone with its learned E-dim
     embedding appended as E constant channels. A generator applied to the result writes lead c's W from lead c only
-    (weights shared over leads; the embedding says which lead it is)."""
+    (weights shared over leads; the embedding says which lead it is).
+
+    The views may also come in the 1-D encoder's layout, views x leads as channels (B, V*C, 1, L) (any memory
+    format): every form a 1-D encoder reads folds the same way.
+    """
 
     def __init__(self, num_leads: int, dim: int) -> None:
         super().__init__()
@@ -292,6 +309,9 @@ class LeadFold(nn.Module):
         self.embedding = nn.Parameter(torch.randn(num_leads, dim))
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
+        C = self.embedding.shape[0]
+        if views.shape[2] != C:  # (B, V*C, 1, L): views x leads as channels
+            views = views.unflatten(1, (-1, C)).flatten(2, 3)
         B, V, C, L = views.shape
         per_lead = views.transpose(1, 2).reshape(B * C, V, 1, L)
         emb = self.embedding[None, :, :, None, None].expand(B, C, -1, 1, L).reshape(B * C, -1, 1, L)
