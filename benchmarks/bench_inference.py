@@ -4,10 +4,11 @@ For the bundled ``default`` (3 x imn-1d-dual, 2.5 s windows, stride 1.25 s: 21 m
 record) and for ``imn-1d`` and ``imn-paper`` (random weights, one 10 s window, global standardisation: speed does
 not depend on the weights), on N real PTB-XL records (100 Hz) read from ``--data``:
 
-- ``old``: the package's model path before the engine (``benchmarks/reference_inference.py``, the reference the
-  tests check the engine against): every member on all windows, per-member and per-window read-outs, W placed
-  window by window; with the same input check, baseline filter (when the checkpoint has one) and standardisation
-  as today's ``Predictor``, then the same report arrays as ``Predictor.explain`` (weights_mv, attribution, bias_mv);
+- ``old``: the package's path before the engine and the batched input check (``benchmarks/reference_inference.py``
+  and ``benchmarks/reference_quality.py``, the references the tests check against): the input check record by
+  record; every member on all windows, per-member and per-window read-outs, W placed window by window; the same
+  baseline filter (when the checkpoint has one) and standardisation as today's ``Predictor``, then the same report
+  arrays as ``Predictor.explain`` (weights_mv, attribution, bias_mv);
 - ``new``: ``Predictor.explain`` / ``Predictor.predict_proba`` as shipped.
 
 Calls: ``explain`` (with the input check, as users call it), ``explain check=False`` (the same without the input
@@ -37,6 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the reference path next to this script
 
 from reference_inference import reference_sliding  # noqa: E402
+from reference_quality import check_records  # noqa: E402
 
 import ecgimn  # noqa: E402
 from ecgimn.api import Predictor  # noqa: E402
@@ -49,11 +51,11 @@ from ecgimn.models import create_model  # noqa: E402
 def old_explain(
     p: Predictor, x: np.ndarray, batch_size: int = 64, check: bool = True
 ) -> dict[str, np.ndarray]:
-    """``Predictor.explain`` with the pre-engine model path: the same input check, baseline filter and
-    standardisation as today's call, the reference forward, then the same report arrays."""
+    """``Predictor.explain`` with the pre-engine path: the per-record input check (``reference_quality``), the
+    same baseline filter and standardisation as today's call, the reference forward, then the same report arrays."""
     if check:
-        p.check_inputs(x, 100)
-    x, _ = p._prepare(x, 100)
+        check_records(x, 100)
+    x, _ = p._prepare(*p._validate(x, 100))
     mu, sigma = p.standardizer.affine(x)
     x_std = ((x - mu) / sigma).astype(np.float32)
     logits, weights, biases = [], [], []
@@ -73,9 +75,9 @@ def old_explain(
 
 @torch.no_grad()
 def old_proba(p: Predictor, x: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """``Predictor.predict_proba`` with the pre-engine model path (same short input check and preprocessing)."""
-    p.check_inputs(x, 100, full=False)
-    x, _ = p._prepare(x, 100)
+    """``Predictor.predict_proba`` with the pre-engine path (per-record short input check, same preprocessing)."""
+    check_records(x, 100, full=False)
+    x, _ = p._prepare(*p._validate(x, 100))
     x_std = p.standardizer.transform(x).astype(np.float32)
     p.model.eval()
     z = np.concatenate(
