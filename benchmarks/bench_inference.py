@@ -12,7 +12,8 @@ not depend on the weights), on N real PTB-XL records (100 Hz) read from ``--data
 - ``new``: ``Predictor.explain`` / ``Predictor.predict_proba`` as shipped.
 
 Calls: ``explain`` (with the input check, as users call it), ``explain check=False`` (the same without the input
-check in both paths: the model's share) and ``predict_proba``.
+check in both paths: the model's share) and ``predict_proba``; then the input check alone (record by record vs
+over the batch, and whether every verdict is the same).
 
 Reported per model and path: ECG/s and ms per ECG (best of ``--repeats`` round-robin rounds, so load from other
 processes hits both paths alike), peak RSS above the process's baseline during the call (sampled every 2 ms), the
@@ -228,6 +229,25 @@ def main(argv: list[str] | None = None) -> None:
                 f"{1e3 * to / len(x):.2f} | {1e3 * tn / len(x):.2f} | {ro:.0f} | {rn:.0f} | "
                 f"{d.get('logits', d.get('proba')):.1e}{'' if 'logits' in d else ' (p)'} | {w} |"
             )
+    # the input check alone: record by record (as before) vs over the whole batch, same records, same verdicts
+    check_times: dict[str, float] = {}
+    verdicts = {}
+    for _ in range(args.repeats + 1):
+        for which, fn in (
+            ("per record", lambda: check_records(x, 100)),
+            ("batched", lambda: default.check_inputs(x, 100)),
+        ):
+            t0 = time.perf_counter()
+            verdicts[which] = [c.to_dict() for c in fn()]
+            dt = time.perf_counter() - t0
+            check_times[which] = min(check_times.get(which, math.inf), dt)
+    old_ms, new_ms = (1e3 * check_times[k] / len(x) for k in ("per record", "batched"))
+    lines += [
+        "",
+        f"input check (ecgimn.io.quality, {len(x)} records): per record {old_ms:.2f} ms/record, batched "
+        f"{new_ms:.2f} ms/record ({old_ms / new_ms:.2f}x); same verdicts: "
+        f"{verdicts['per record'] == verdicts['batched']}",
+    ]
     if args.batch_files:
         import tempfile
 
