@@ -328,9 +328,7 @@ def test_assess_batch_equals_record_by_record_on_problem_cases(reference: object
     # assess (one record) is the batch of one; allow_implausible and full=False agree as well
     assert same_check(q.assess(x[5], fs), expected[5])
     over = q.assess_batch(x, fs, allow_implausible=True)
-    assert [c.status for c in over] == [
-        reference.assess(r, fs, allow_implausible=True).status for r in x
-    ]
+    assert [c.status for c in over] == [reference.assess(r, fs, allow_implausible=True).status for r in x]
     short = q.assess_batch(x[:12], fs, full=False)
     assert [sorted(f.code for f in c.findings) for c in short] == [
         sorted(f.code for f in c.findings if f.severity == "refused" or f.code == "amplitude_large")
