@@ -19,7 +19,7 @@ Reported per model and path: ECG/s and ms per ECG (best of ``--repeats`` round-r
 processes hits both paths alike), peak RSS above the process's baseline during the call (sampled every 2 ms), the
 max abs difference of logits and W between the paths, and the speed ratio new / old.
 
-    python benchmarks/bench_inference.py --data ../shared/ptbxl --n 64 --threads 2
+    python benchmarks/bench_inference.py --data ../shared/ptbxl --n 64 --threads 2 [--onnx] [--batch-files 1999]
     python benchmarks/bench_inference.py --data ../shared/ptbxl --n 256 --device cuda --precision bf16
 """
 
@@ -143,6 +143,39 @@ def random_predictor(name: str, standardizer: dict, device: str | None, precisio
     return Predictor(ckpt, source=f"random {name}", device=device, precision=precision)
 
 
+def onnx_line(p: Predictor, x: np.ndarray, args: argparse.Namespace) -> str:
+    """The default exported to ONNX (``ecgimn export``) under onnxruntime vs ``explain(check=False)``, same records."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from ecgimn.data.baseline import remove_baseline
+    from ecgimn.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(p, Path(tmp) / "default.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
+        sess = ort.InferenceSession(str(Path(tmp) / "default.onnx"), opts, providers=["CPUExecutionProvider"])
+    xb = remove_baseline(x, 100, p.baseline).astype(np.float32)  # the graph leaves the baseline filter out
+    times = {"onnx": math.inf, "engine": math.inf}
+    for _ in range(args.repeats + 1):
+        for which, fn in (
+            ("onnx", lambda: sess.run(None, {"x": xb})),
+            ("engine", lambda: p.explain(x, batch_size=args.batch_size, check=False)),
+        ):
+            t0 = time.perf_counter()
+            fn()
+            times[which] = min(times[which], time.perf_counter() - t0)
+    out, e = sess.run(None, {"x": xb}), p.explain(x, batch_size=args.batch_size, check=False)
+    return (
+        f"onnxruntime {ort.__version__} (CPU provider, {args.threads} threads), the default exported by "
+        f"`ecgimn export`: {len(x) / times['onnx']:.1f} ECG/s vs explain check=False {len(x) / times['engine']:.1f} "
+        f"ECG/s ({times['engine'] / times['onnx']:.2f}x); max abs diff logits "
+        f"{np.abs(out[0] - e.logits).max():.1e}, W {np.abs(out[2] - e.weights).max():.1e}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/ptbxl", help="PTB-XL folder (records100/ is read)")
@@ -161,6 +194,11 @@ def main(argv: list[str] | None = None) -> None:
         help="also time `ecgimn predict` (ecgimn.batch.run_batch) on this many record files (e.g. 1999)",
     )
     ap.add_argument("--workers", type=int, default=2, help="reader processes for --batch-files")
+    ap.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also time the default exported to ONNX under onnxruntime's CPU provider (needs the onnx extra)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     heads = sorted(Path(args.data).glob("records100/*/*_lr.hea"))[: args.n]
@@ -248,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{new_ms:.2f} ms/record ({old_ms / new_ms:.2f}x); same verdicts: "
         f"{verdicts['per record'] == verdicts['batched']}",
     ]
+    if args.onnx and "default" in predictors:
+        lines += ["", onnx_line(default, x, args)]
     if args.batch_files:
         import tempfile
 
