@@ -141,3 +141,15 @@ def test_a_refused_file_fails_alone_and_is_checked_once(
     assert "input refused: median peak-to-peak" in bad["error"] and "--allow-implausible" not in bad["error"]
     assert all(rows[f"rec{i}.hea"]["status"] == "ok" for i in range(3))
     assert checks == []  # the readers checked each file; the batch is not checked a second time
+
+
+def test_wfdb_checksum_covers_header_and_signal_file(tmp_path: Path) -> None:
+    import hashlib
+
+    from ecgimn.batch import file_sha256
+
+    write_wfdb(tmp_path / "r", ecg_like(1000).T, 100)
+    both = hashlib.sha256((tmp_path / "r.hea").read_bytes() + (tmp_path / "r.dat").read_bytes()).hexdigest()
+    assert file_sha256(tmp_path / "r.hea") == both
+    (tmp_path / "r.dat").write_bytes((tmp_path / "r.dat").read_bytes()[:-2] + b"\x01\x00")
+    assert file_sha256(tmp_path / "r.hea") != both  # a changed sample changes the checksum

@@ -54,8 +54,16 @@ def file_sha256(path: Path) -> str:
     """SHA-256 of the file's bytes; a WFDB record (``.hea``) hashes its header and its signal files together."""
     digest = hashlib.sha256()
     parts = [path]
-    if path.suffix.lower() == ".hea":
-        parts += sorted(p for p in path.parent.glob(path.stem + ".*") if p.suffix.lower() in (".dat", ".mat"))
+    if (
+        path.suffix.lower() == ".hea"
+    ):  # its signal files by name (listing a folder of 100,000 files per file is slow)
+        for suffix in (".dat", ".mat", ".DAT", ".MAT"):
+            p = path.with_suffix(suffix)
+            if p.is_file() and not any(
+                os.path.samefile(p, q) for q in parts[1:]
+            ):  # case-insensitive file systems
+                parts.append(p)
+        parts[1:] = sorted(parts[1:])
     for part in parts:
         with open(part, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
