@@ -31,8 +31,7 @@ import ecgimn
 from ecgimn.data.ptbxl import read_wfdb_record
 from ecgimn.inference import engine as engine_module
 
-#: the default model's largest convolution (encoder, 3 members x 7 windows x 64 records = 1344 rows per member
-#: batch is split in 3; one member's batch of 448 windows)
+#: the default model's costliest convolution: one member's batch of 64 records x 7 windows = 448 windows
 CONV_SHAPE = ((448, 128, 1, 64), (128, 128, 1, 7))
 
 
