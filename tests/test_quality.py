@@ -355,3 +355,11 @@ def test_assess_batch_equals_record_by_record_on_real_records(reference: object)
 def test_assess_batch_rejects_wrong_shape() -> None:
     with pytest.raises(ValueError, match="assess_batch expects"):
         q.assess_batch(np.zeros((12, 100)), FS)
+
+
+def test_assess_batch_on_records_shorter_than_a_beat(reference: object) -> None:
+    rng = np.random.default_rng(0)
+    for n in (2, 13, 74, 75):
+        x = rng.normal(0, 0.5, (3, 12, n))
+        assert all(same_check(a, reference.assess(r, FS)) for a, r in zip(q.assess_batch(x, FS), x)), n
+    assert [c.status for c in q.assess_batch(np.ones((2, 12, 1)), FS)] == ["warning", "warning"]  # no crash

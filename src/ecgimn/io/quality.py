@@ -405,6 +405,8 @@ def median_beats(x: np.ndarray, fs: float) -> list[np.ndarray | None]:
     x = np.asarray(x, np.float64)
     if fs != FEATURE_FS:
         x = resample_array(x, fs, FEATURE_FS)
+    if x.shape[-1] < 75:  # shorter than one beat window: no median beat
+        return [None] * len(x)
     energy = np.abs(np.diff(x, axis=-1)).sum(-2)
     box = np.ones(5) / 5
     env = np.stack([np.convolve(e, box, mode="same") for e in energy])
