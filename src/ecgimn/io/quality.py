@@ -617,16 +617,20 @@ def assess_batch(
         raise ValueError(f"assess_batch expects an (N, {len(names)}, L) array, got shape {x.shape}")
     hints = hints or {}
     checks: list[InputCheck | None] = [None] * len(x)
-    finite = np.isfinite(x)
+    xf = x if x.dtype.kind == "f" else x.astype(np.float64)  # |int16 min| would overflow in its own type
+    finite = np.isfinite(xf)
     with np.errstate(invalid="ignore", over="ignore"):
-        big = (finite & (np.abs(x.astype(np.float64, copy=False)) > MAX_ABS_MV)).any((-2, -1))
+        big = (finite & (np.abs(xf) > MAX_ABS_MV)).any((-2, -1))
     for i in np.flatnonzero(big):  # nothing else is meaningful (and the arithmetic would overflow)
         checks[i] = finalize([magnitude_finding(x[i], names)], allow_implausible=allow_implausible)
     rest = np.flatnonzero(~big)
     if len(rest) == 0:
         return checks  # type: ignore[return-value]
-    xr = np.where(finite, x, np.nan)[rest].astype(np.float64)
-    has_nan = ~finite[rest].all((-2, -1))
+    if len(rest) < len(x):
+        x, finite = x[rest], finite[rest]
+    has_nan = ~finite.all((-2, -1))
+    # float64 with NaN for every non-finite value (one copy; never written to below)
+    xr = np.where(finite, x, np.nan).astype(np.float64) if has_nan.any() else np.asarray(x, np.float64)
     p2p = np.empty(xr.shape[:2])
     if (~has_nan).any():
         p2p[~has_nan] = lead_p2p(xr if not has_nan.any() else xr[~has_nan])
