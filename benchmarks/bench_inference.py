@@ -4,20 +4,22 @@ For the bundled ``default`` (3 x imn-1d-dual, 2.5 s windows, stride 1.25 s: 21 m
 record) and for ``imn-1d`` and ``imn-paper`` (random weights, one 10 s window, global standardisation: speed does
 not depend on the weights), on N real PTB-XL records (100 Hz) read from ``--data``:
 
-- ``old``: the package's model path before the engine (``benchmarks/reference_inference.py``, the reference the
-  tests check the engine against): every member on all windows, per-member and per-window read-outs, W placed
-  window by window; with the same input check, baseline filter (when the checkpoint has one) and standardisation
-  as today's ``Predictor``, then the same report arrays as ``Predictor.explain`` (weights_mv, attribution, bias_mv);
+- ``old``: the package's path before the engine and the batched input check (``benchmarks/reference_inference.py``
+  and ``benchmarks/reference_quality.py``, the references the tests check against): the input check record by
+  record; every member on all windows, per-member and per-window read-outs, W placed window by window; the same
+  baseline filter (when the checkpoint has one) and standardisation as today's ``Predictor``, then the same report
+  arrays as ``Predictor.explain`` (weights_mv, attribution, bias_mv);
 - ``new``: ``Predictor.explain`` / ``Predictor.predict_proba`` as shipped.
 
 Calls: ``explain`` (with the input check, as users call it), ``explain check=False`` (the same without the input
-check in both paths: the model's share) and ``predict_proba``.
+check in both paths: the model's share) and ``predict_proba``; then the input check alone (record by record vs
+over the batch, and whether every verdict is the same).
 
 Reported per model and path: ECG/s and ms per ECG (best of ``--repeats`` round-robin rounds, so load from other
 processes hits both paths alike), peak RSS above the process's baseline during the call (sampled every 2 ms), the
 max abs difference of logits and W between the paths, and the speed ratio new / old.
 
-    python benchmarks/bench_inference.py --data ../shared/ptbxl --n 64 --threads 2
+    python benchmarks/bench_inference.py --data ../shared/ptbxl --n 64 --threads 2 [--onnx] [--batch-files 1999]
     python benchmarks/bench_inference.py --data ../shared/ptbxl --n 256 --device cuda --precision bf16
 """
 
@@ -37,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the reference path next to this script
 
 from reference_inference import reference_sliding  # noqa: E402
+from reference_quality import check_records  # noqa: E402
 
 import ecgimn  # noqa: E402
 from ecgimn.api import Predictor  # noqa: E402
@@ -49,11 +52,11 @@ from ecgimn.models import create_model  # noqa: E402
 def old_explain(
     p: Predictor, x: np.ndarray, batch_size: int = 64, check: bool = True
 ) -> dict[str, np.ndarray]:
-    """``Predictor.explain`` with the pre-engine model path: the same input check, baseline filter and
-    standardisation as today's call, the reference forward, then the same report arrays."""
+    """``Predictor.explain`` with the pre-engine path: the per-record input check (``reference_quality``), the
+    same baseline filter and standardisation as today's call, the reference forward, then the same report arrays."""
     if check:
-        p.check_inputs(x, 100)
-    x, _ = p._prepare(x, 100)
+        check_records(x, 100)
+    x, _ = p._prepare(*p._validate(x, 100))
     mu, sigma = p.standardizer.affine(x)
     x_std = ((x - mu) / sigma).astype(np.float32)
     logits, weights, biases = [], [], []
@@ -73,9 +76,9 @@ def old_explain(
 
 @torch.no_grad()
 def old_proba(p: Predictor, x: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """``Predictor.predict_proba`` with the pre-engine model path (same short input check and preprocessing)."""
-    p.check_inputs(x, 100, full=False)
-    x, _ = p._prepare(x, 100)
+    """``Predictor.predict_proba`` with the pre-engine path (per-record short input check, same preprocessing)."""
+    check_records(x, 100, full=False)
+    x, _ = p._prepare(*p._validate(x, 100))
     x_std = p.standardizer.transform(x).astype(np.float32)
     p.model.eval()
     z = np.concatenate(
@@ -92,6 +95,11 @@ def old_proba(p: Predictor, x: np.ndarray, batch_size: int = 64) -> dict[str, np
 
 
 # ------------------------------------------------------------------------------------------------- measurement
+#: the clock of every timing: wall time (``--clock wall``) or this process's CPU time over all its threads
+#: (``--clock cpu``: hardly affected by other processes sharing the cores; with ``--threads 1`` it is the work done)
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def _rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -113,11 +121,11 @@ def timed(fn: Callable[[], dict], device: torch.device) -> tuple[float, float, d
     t.start()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     out = fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
+    dt = CLOCK() - t0
     stop.set()
     t.join()
     return dt, max(peak[0], _rss_mb()) - base, out
@@ -140,6 +148,39 @@ def random_predictor(name: str, standardizer: dict, device: str | None, precisio
     return Predictor(ckpt, source=f"random {name}", device=device, precision=precision)
 
 
+def onnx_line(p: Predictor, x: np.ndarray, args: argparse.Namespace) -> str:
+    """The default exported to ONNX (``ecgimn export``) under onnxruntime vs ``explain(check=False)``, same records."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from ecgimn.data.baseline import remove_baseline
+    from ecgimn.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(p, Path(tmp) / "default.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
+        sess = ort.InferenceSession(str(Path(tmp) / "default.onnx"), opts, providers=["CPUExecutionProvider"])
+    xb = remove_baseline(x, 100, p.baseline).astype(np.float32)  # the graph leaves the baseline filter out
+    times = {"onnx": math.inf, "engine": math.inf}
+    for _ in range(args.repeats + 1):
+        for which, fn in (
+            ("onnx", lambda: sess.run(None, {"x": xb})),
+            ("engine", lambda: p.explain(x, batch_size=args.batch_size, check=False)),
+        ):
+            t0 = CLOCK()
+            fn()
+            times[which] = min(times[which], CLOCK() - t0)
+    out, e = sess.run(None, {"x": xb}), p.explain(x, batch_size=args.batch_size, check=False)
+    return (
+        f"onnxruntime {ort.__version__} (CPU provider, {args.threads} threads), the default exported by "
+        f"`ecgimn export`: {len(x) / times['onnx']:.1f} ECG/s vs explain check=False {len(x) / times['engine']:.1f} "
+        f"ECG/s ({times['engine'] / times['onnx']:.2f}x); max abs diff logits "
+        f"{np.abs(out[0] - e.logits).max():.1e}, W {np.abs(out[2] - e.weights).max():.1e}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/ptbxl", help="PTB-XL folder (records100/ is read)")
@@ -148,6 +189,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds after a warm-up (best kept)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time with the wall clock (default) or this process's CPU time (robust to other load; use --threads 1)",
+    )
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the new path's precision")
     ap.add_argument("--models", nargs="+", default=["default", "imn-1d", "imn-paper"])
     ap.add_argument("--out", type=Path, default=None, help="also write the table (markdown) here")
@@ -158,7 +205,14 @@ def main(argv: list[str] | None = None) -> None:
         help="also time `ecgimn predict` (ecgimn.batch.run_batch) on this many record files (e.g. 1999)",
     )
     ap.add_argument("--workers", type=int, default=2, help="reader processes for --batch-files")
+    ap.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also time the default exported to ONNX under onnxruntime's CPU provider (needs the onnx extra)",
+    )
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     heads = sorted(Path(args.data).glob("records100/*/*_lr.hea"))[: args.n]
     if not heads:
@@ -210,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"device={args.device} precision(new)={args.precision} threads={torch.get_num_threads()} "
         f"torch={torch.__version__} records={len(x)} (real PTB-XL, 100 Hz, 10 s) batch={args.batch_size} "
-        f"rounds={args.repeats} (best kept)",
+        f"rounds={args.repeats} (best kept) clock={args.clock}",
         "",
         "| model | call | old ECG/s | new ECG/s | speed-up | old ms/ECG | new ms/ECG | old peak RSS MB | "
         "new peak RSS MB | max abs diff logits (proba) | max abs diff W |",
@@ -226,6 +280,27 @@ def main(argv: list[str] | None = None) -> None:
                 f"{1e3 * to / len(x):.2f} | {1e3 * tn / len(x):.2f} | {ro:.0f} | {rn:.0f} | "
                 f"{d.get('logits', d.get('proba')):.1e}{'' if 'logits' in d else ' (p)'} | {w} |"
             )
+    # the input check alone: record by record (as before) vs over the whole batch, same records, same verdicts
+    check_times: dict[str, float] = {}
+    verdicts = {}
+    for _ in range(args.repeats + 1):
+        for which, fn in (
+            ("per record", lambda: check_records(x, 100)),
+            ("batched", lambda: default.check_inputs(x, 100)),
+        ):
+            t0 = CLOCK()
+            verdicts[which] = [c.to_dict() for c in fn()]
+            dt = CLOCK() - t0
+            check_times[which] = min(check_times.get(which, math.inf), dt)
+    old_ms, new_ms = (1e3 * check_times[k] / len(x) for k in ("per record", "batched"))
+    lines += [
+        "",
+        f"input check (ecgimn.io.quality, {len(x)} records): per record {old_ms:.2f} ms/record, batched "
+        f"{new_ms:.2f} ms/record ({old_ms / new_ms:.2f}x); same verdicts: "
+        f"{verdicts['per record'] == verdicts['batched']}",
+    ]
+    if args.onnx and "default" in predictors:
+        lines += ["", onnx_line(default, x, args)]
     if args.batch_files:
         import tempfile
 
@@ -233,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
 
         files = [str(h) for h in sorted(Path(args.data).glob("records100/*/*_lr.hea"))[: args.batch_files]]
         with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
+            t0 = time.perf_counter()  # wall time whatever --clock says: the readers are other processes
             counts = run_batch(
                 default,
                 files,

@@ -114,3 +114,42 @@ def test_predict_refuses_results_of_another_model(tmp_path: Path) -> None:
     other = write_random_checkpoint(tmp_path / "other.pt", name="imn-1d")
     assert main([*base, "--model", str(other)]) == 2  # one-line error, nothing appended
     assert len(_rows(out)) == 1
+
+
+def test_a_refused_file_fails_alone_and_is_checked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ecgimn
+    from ecgimn.batch import run_batch
+    from ecgimn.inference import predictor as predictor_module
+
+    data = _folder(tmp_path / "ecgs", n=3)
+    np.save(data / "micro_volts.npy", (ecg_like(1000, seed=7) * 1000).astype(np.float32))  # µV written as mV
+    files = sorted(str(f) for f in data.glob("rec*.hea")) + [str(data / "micro_volts.npy")]
+    checks: list[int] = []
+    real = predictor_module.assess_batch
+    monkeypatch.setattr(
+        predictor_module, "assess_batch", lambda x, *a, **k: (checks.append(len(x)), real(x, *a, **k))[1]
+    )
+    p = ecgimn.load("default", device="cpu")
+    counts = run_batch(p, files, tmp_path / "r.csv", workers=0, batch_size=8, progress=False,
+                       reader_kwargs={"fs": 100, "units": "mV"})  # fmt: skip
+    assert counts == {"skipped": 0, "ok": 3, "error": 1}
+    rows = {Path(r["file"]).name: r for r in _rows(tmp_path / "r.csv")}
+    bad = rows["micro_volts.npy"]
+    assert bad["status"] == "error" and bad["input_status"] == "refused"
+    assert "input refused: median peak-to-peak" in bad["error"] and "--allow-implausible" not in bad["error"]
+    assert all(rows[f"rec{i}.hea"]["status"] == "ok" for i in range(3))
+    assert checks == []  # the readers checked each file; the batch is not checked a second time
+
+
+def test_wfdb_checksum_covers_header_and_signal_file(tmp_path: Path) -> None:
+    import hashlib
+
+    from ecgimn.batch import file_sha256
+
+    write_wfdb(tmp_path / "r", ecg_like(1000).T, 100)
+    both = hashlib.sha256((tmp_path / "r.hea").read_bytes() + (tmp_path / "r.dat").read_bytes()).hexdigest()
+    assert file_sha256(tmp_path / "r.hea") == both
+    (tmp_path / "r.dat").write_bytes((tmp_path / "r.dat").read_bytes()[:-2] + b"\x01\x00")
+    assert file_sha256(tmp_path / "r.hea") != both  # a changed sample changes the checksum

@@ -156,6 +156,16 @@ def test_bench_inference_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:
     assert [r[2].strip() for r in rows] == ["explain", "explain check=False", "predict_proba"]
     assert float(rows[0][10]) < 1e-4  # the engine gives the reference path's logits
     assert "records=4" in table.read_text()
+    assert "same verdicts: True" in out  # the batched input check gives the per-record verdicts
+
+
+def test_bench_split_precision_tiny_run(mixed_ptbxl: Path) -> None:
+    out = _ok(_run("benchmarks/bench_split_precision.py", "--data", str(mixed_ptbxl), "--n", "2", "--threads", "1",
+                   "--repeats", "1"))  # fmt: skip
+    assert "torch._int_mm" in out and "| fp32_precision=bf16 | conv" in out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| bf16x")]
+    assert [r[1].strip() for r in rows] == ["bf16x3", "bf16x4"]
+    assert all(0 < float(r[2]) < 1e-2 for r in rows)  # an error of split-precision size, not zero, not bf16's
 
 
 def test_check_offsets_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:

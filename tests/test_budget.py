@@ -159,3 +159,26 @@ def test_cli_explain_refuses_hostile_inputs_with_one_line(
                      str(tmp_path / "out")])  # fmt: skip
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_wfdb_header_declaring_hours_is_refused_before_reading(tmp_path: Path) -> None:
+    from conftest import write_wfdb
+
+    write_wfdb(tmp_path / "ok", _signal().T, 100)
+    assert read_ecg(tmp_path / "ok.hea").signal.shape == (12, _signal().shape[1])
+    lines = (tmp_path / "ok.hea").read_text().splitlines()
+    head = lines[0].split()
+    head[3] = str(100 * 3600 * 5)  # 5 hours declared; the .dat holds 10 s
+    (tmp_path / "long.hea").write_text("# a comment first\n" + "\n".join([" ".join(["long", *head[1:]]), *[
+        line.replace("ok.dat", "long.dat") for line in lines[1:]]]) + "\n")  # fmt: skip
+    (tmp_path / "long.dat").write_bytes((tmp_path / "ok.dat").read_bytes())
+    t = time.perf_counter()
+    with pytest.raises(InputError, match="lasts 18,000 s"):
+        read_ecg(tmp_path / "long.hea")
+    assert time.perf_counter() - t < 1.0
+    (tmp_path / "fast.hea").write_text(
+        (tmp_path / "ok.hea").read_text().replace(" 100 ", " 1e9 ", 1).replace("ok.dat", "fast.dat")
+    )
+    (tmp_path / "fast.dat").write_bytes((tmp_path / "ok.dat").read_bytes())
+    with pytest.raises(InputError, match="fs|rate"):
+        read_ecg(tmp_path / "fast.hea")

@@ -252,3 +252,114 @@ def test_wfdb_header_without_gain_is_refused(tmp_path: Path) -> None:
     check = q.assess_recording(rec)
     assert check.status == "refused" and codes(check) == {"adc_no_gain"}
     assert q.assess_recording(read_ecg(src)).status != "refused"
+
+
+# ----------------------------------------------------------------------------------- batched == record by record
+
+REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_quality.py"
+
+
+@pytest.fixture(scope="module")
+def reference() -> object:
+    """The per-record input check before it ran over batches (``benchmarks/reference_quality.py``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_quality", REFERENCE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def problem_cases(fs: float) -> dict[str, np.ndarray]:
+    """One record per kind of problem the check looks for (and a clean one), all of one length, in mV."""
+    x = dipole_ecg(fs=fs)
+    t = np.arange(x.shape[1]) / fs
+    rng = np.random.default_rng(3)
+    cases = {"clean": x, "clean_other_seed": dipole_ecg(fs=fs, seed=5, hr=95)}
+    cases["flat_V3"] = x.copy()
+    cases["flat_V3"][8] = 0.0
+    cases["flat_limb"] = x.copy()
+    cases["flat_limb"][0] = 0.0
+    cases["all_flat"] = np.zeros_like(x)
+    cases["units_uV"] = x * 1000
+    cases["units_V"] = x / 1000
+    cases["adc_counts"] = np.round(x * 1000)
+    cases["amplitude_large"] = x * 4
+    for swap in ("la_ra", "la_ll", "ra_ll"):
+        cases[f"swap_{swap}"] = q.swap_limb_leads(x, swap)
+    cases["inverted_V2"] = x.copy()
+    cases["inverted_V2"][7] *= -1
+    cases["wander"] = x + 3.0 * np.sin(2 * np.pi * 0.2 * t)
+    cases["muscle_noise"] = x + rng.normal(0, 0.5, x.shape) * (np.arange(12) % 3 == 0)[:, None]
+    cases["mains"] = x + 0.5 * np.sin(2 * np.pi * 50 * t) * (np.arange(12) == 4)[:, None]
+    cases["clipped_II"] = x.copy()
+    cases["clipped_II"][1] = np.minimum(x[1], 0.6 * x[1].max())
+    cases["nan_gap"] = x.copy()
+    cases["nan_gap"][3, 100:140] = np.nan
+    cases["nan_lead"] = x.copy()
+    cases["nan_lead"][9] = np.nan
+    cases["inf"] = x.copy()
+    cases["inf"][2, 50] = np.inf
+    cases["float_limit"] = x.copy()
+    cases["float_limit"][7, 3] = 1e300
+    cases["no_beats"] = rng.normal(0, 0.3, x.shape)
+    return cases
+
+
+def same_check(a: q.InputCheck, b: q.InputCheck) -> bool:
+    """Identical verdicts: status, findings (codes, messages, leads) and lead quality to the last bit."""
+    return a.to_dict() == b.to_dict() and a.lead_quality == b.lead_quality
+
+
+@pytest.mark.parametrize("fs", [100, 500])
+def test_assess_batch_equals_record_by_record_on_problem_cases(reference: object, fs: float) -> None:
+    cases = problem_cases(fs)
+    x = np.stack(list(cases.values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the reference's nanpercentile on an all-NaN lead
+        batched = q.assess_batch(x, fs)
+        expected = [reference.assess(r, fs) for r in x]
+    for name, a, b in zip(cases, batched, expected):
+        assert same_check(a, b), (name, a.to_dict(), b.to_dict())
+    seen = {f.code for c in batched for f in c.findings}
+    wanted = {"flat_lead", "units_uv", "units_v", "adc_counts", "amplitude_large", "inverted_precordial"}
+    wanted |= {"lead_reversal_la_ra", "baseline_wander", "noisy_lead", "saturated_lead", "float_limit"}
+    assert wanted <= seen, wanted - seen  # every detector fired somewhere: the comparison covers them
+    # assess (one record) is the batch of one; allow_implausible and full=False agree as well
+    assert same_check(q.assess(x[5], fs), expected[5])
+    over = q.assess_batch(x, fs, allow_implausible=True)
+    assert [c.status for c in over] == [reference.assess(r, fs, allow_implausible=True).status for r in x]
+    short = q.assess_batch(x[:12], fs, full=False)
+    assert [sorted(f.code for f in c.findings) for c in short] == [
+        sorted(f.code for f in c.findings if f.severity == "refused" or f.code == "amplitude_large")
+        for c in expected[:12]
+    ]
+
+
+@needs_ptbxl
+def test_assess_batch_equals_record_by_record_on_real_records(reference: object) -> None:
+    from ecgimn.data.ptbxl import read_wfdb_record
+
+    heads = sorted((PTBXL / "records100").glob("*/*_lr.hea"))[:48]
+    x = np.stack([read_wfdb_record(h.with_suffix(""), 100) for h in heads])
+    x[1] = q.swap_limb_leads(x[1], "la_ra")
+    x[2, 8] = 0.0
+    x[3] *= 1000
+    batched = q.assess_batch(x, 100)
+    expected = [reference.assess(r, 100) for r in x]
+    for h, a, b in zip(heads, batched, expected):
+        assert same_check(a, b), (h.name, a.to_dict(), b.to_dict())
+    assert batched[3].status == "refused" and "flat_lead" in codes(batched[2])
+
+
+def test_assess_batch_rejects_wrong_shape() -> None:
+    with pytest.raises(ValueError, match="assess_batch expects"):
+        q.assess_batch(np.zeros((12, 100)), FS)
+
+
+def test_assess_batch_on_records_shorter_than_a_beat(reference: object) -> None:
+    rng = np.random.default_rng(0)
+    for n in (2, 13, 74, 75):
+        x = rng.normal(0, 0.5, (3, 12, n))
+        assert all(same_check(a, reference.assess(r, FS)) for a, r in zip(q.assess_batch(x, FS), x)), n
+    assert [c.status for c in q.assess_batch(np.ones((2, 12, 1)), FS)] == ["warning", "warning"]  # no crash

@@ -54,8 +54,16 @@ def file_sha256(path: Path) -> str:
     """SHA-256 of the file's bytes; a WFDB record (``.hea``) hashes its header and its signal files together."""
     digest = hashlib.sha256()
     parts = [path]
-    if path.suffix.lower() == ".hea":
-        parts += sorted(p for p in path.parent.glob(path.stem + ".*") if p.suffix.lower() in (".dat", ".mat"))
+    if (
+        path.suffix.lower() == ".hea"
+    ):  # its signal files by name (listing a folder of 100,000 files per file is slow)
+        for suffix in (".dat", ".mat", ".DAT", ".MAT"):
+            p = path.with_suffix(suffix)
+            if p.is_file() and not any(
+                os.path.samefile(p, q) for q in parts[1:]
+            ):  # case-insensitive file systems
+                parts.append(p)
+        parts[1:] = sorted(parts[1:])
     for part in parts:
         with open(part, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -86,9 +94,12 @@ def read_one(task: tuple[str, float, dict]) -> ReadResult:
         res.notes = "; ".join(rec.notes)
         assess = _quality()
         if assess is not None:
-            check = assess(rec.signal, rec.fs, list(rec.lead_names))
+            check = assess(rec.signal, rec.fs, list(rec.lead_names), hints=getattr(rec, "hints", None))
             res.input_status = str(check.status)
             res.input_findings = "; ".join(f.message for f in check.findings)
+            if check.status == "refused":  # this file only: the others of its batch are predicted
+                res.error = f"{path}: input refused: {'; '.join(f.message for f in check.refusals)}"
+                return res
         x = rec.signal
         if float(rec.fs) != float(fs_model):
             x = resample_array(x, float(rec.fs), float(fs_model))
@@ -253,8 +264,9 @@ def run_batch(
                 by_len.setdefault(r.signal.shape[-1], []).append(r)
             for group in by_len.values():
                 x = np.stack([r.signal for r in group])
+                checked = all(r.input_status for r in group)  # by the reader, with the file's own hints
                 try:
-                    e = predictor.explain(x, fs=predictor.fs, batch_size=batch_size)
+                    e = predictor.explain(x, fs=predictor.fs, batch_size=batch_size, check=not checked)
                 except EcgImnError as exc:  # e.g. shorter than the model's window
                     for r in group:
                         r.error = f"{r.file}: {' '.join(str(exc).split())}"

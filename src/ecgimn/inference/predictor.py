@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ecgimn.constants import LEADS as _LEADS
 from ecgimn.data import Standardizer
 from ecgimn.data.baseline import baseline_method, remove_baseline
 from ecgimn.errors import CheckpointError, ConfigError, InputError
@@ -30,7 +29,7 @@ from ecgimn.inference.checkpoint import load_checkpoint, model_from_checkpoint, 
 from ecgimn.inference.engine import build_engine
 from ecgimn.inference.predict import autocast_dtype, decomposition, predict, resolve_device, sigmoid
 from ecgimn.io.budget import check_batch, check_fs
-from ecgimn.io.quality import InputCheck, amplitude_findings, assess, finalize, magnitude_finding
+from ecgimn.io.quality import InputCheck, assess_batch, magnitude_finding
 from ecgimn.io.recording import as_signal
 from ecgimn.io.signal import resample_array
 
@@ -265,27 +264,30 @@ class Predictor:
         Raises :class:`InputError` naming the record when one is refused (implausible units, ADC counts, values
         beyond any ECG) unless ``allow_implausible``. ``full=False`` runs only the checks that can refuse.
         """
+        x, fs = self._validate(x, fs)
+        return self._check(x, fs, allow_implausible=allow_implausible, full=full)
+
+    @staticmethod
+    def _validate(x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        """The one entry step for records from users: an (N, 12, L) batch with samples, and a plausible rate."""
         x = as_signal(x, "input", batch=True)
         check_batch(x)
-        fs = check_fs(fs)
-        checks = []
-        for i, rec in enumerate(x):
-            if full:
-                check = assess(rec, fs, allow_implausible=allow_implausible)
-            else:
-                big = magnitude_finding(rec)
-                found = [big] if big else amplitude_findings(np.asarray(rec, np.float64), list(_LEADS), {})
-                check = finalize(found, allow_implausible=allow_implausible)
+        return x, check_fs(fs)
+
+    @staticmethod
+    def _check(
+        x: np.ndarray, fs: float, *, allow_implausible: bool = False, full: bool = True
+    ) -> list[InputCheck]:
+        """:meth:`check_inputs` of a batch already through :meth:`_validate` (all records checked at once)."""
+        checks = assess_batch(x, fs, allow_implausible=allow_implausible, full=full)
+        for i, check in enumerate(checks):
             if check.status == "refused":
                 where = f"record {i}: " if len(x) > 1 else ""
                 raise InputError(f"{where}{check.error_message()}")
-            checks.append(check)
         return checks
 
     def _prepare(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, list[str]]:
-        x = as_signal(x, "input", batch=True)
-        check_batch(x)
-        fs = check_fs(fs)
+        """Resampling, minimum length and the baseline filter of a batch already through :meth:`_validate`."""
         big = magnitude_finding(x)
         if big is not None:  # before the float32 cast, which would overflow
             raise InputError(big.message)
@@ -335,7 +337,8 @@ class Predictor:
                 f"{self.source}: model {self.name!r} is a black box with no exact explanation; use predict() "
                 "or a post-hoc explainer from ecgimn.explain"
             )
-        checks = self.check_inputs(x, fs, allow_implausible=allow_implausible) if check else None
+        x, fs = self._validate(x, fs)
+        checks = self._check(x, fs, allow_implausible=allow_implausible) if check else None
         x, notes = self._prepare(x, fs)
         mu, sigma = self.standardizer.affine(x)
         x_std = ((x - mu) / sigma).astype(np.float32)
@@ -372,7 +375,7 @@ class Predictor:
                 f"{self.source}: model {self.name!r} is a black box with no exact explanation"
             )
         x = as_signal(x, "explain_windows takes one record", dtype=np.float32)
-        xr, notes = self._prepare(x, fs)
+        xr, notes = self._prepare(*self._validate(x, fs))
         x_std = torch.as_tensor(self.standardizer.transform(xr[0]), device=self.device)
         del xr
         evidence, biases, starts = [], [], []
@@ -402,7 +405,8 @@ class Predictor:
         self, x: np.ndarray, fs: float = 100, batch_size: int = 64, *, allow_implausible: bool = False
     ) -> np.ndarray:
         """Logits (N, K) for any model, interpretable or not (implausible units are refused)."""
-        self.check_inputs(x, fs, allow_implausible=allow_implausible, full=False)
+        x, fs = self._validate(x, fs)
+        self._check(x, fs, allow_implausible=allow_implausible, full=False)
         x, _ = self._prepare(x, fs)
         return self.forward(self.standardizer.transform(x).astype(np.float32), batch_size=batch_size)[
             "logits"

@@ -177,7 +177,7 @@ def magnitude_finding(x: np.ndarray, lead_names: Sequence[str] = LEADS) -> Findi
 
 
 def lead_p2p(x: np.ndarray) -> np.ndarray:
-    """Robust (0.5-99.5 percentile) peak-to-peak per lead, float64; NaN-safe."""
+    """Robust (0.5-99.5 percentile) peak-to-peak per lead (along the last axis), float64; NaN-safe."""
     x = np.asarray(x, np.float64)
     if not np.isnan(x).any():  # the fast path (nanpercentile is ~10x slower)
         hi, lo = np.percentile(x, [99.5, 0.5], axis=-1)
@@ -188,7 +188,10 @@ def lead_p2p(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(hi - lo)
 
 
-def amplitude_findings(x: np.ndarray, lead_names: Sequence[str], hints: dict[str, Any]) -> list[Finding]:
+def amplitude_findings(
+    x: np.ndarray, lead_names: Sequence[str], hints: dict[str, Any], p2p: np.ndarray | None = None
+) -> list[Finding]:
+    """Unit and amplitude findings of one (12, L) record (``p2p``: its :func:`lead_p2p`, when known)."""
     out = []
     missing_gain = list(hints.get("adc_gain_missing") or [])
     if missing_gain:
@@ -198,11 +201,13 @@ def amplitude_findings(x: np.ndarray, lead_names: Sequence[str], hints: dict[str
             "the default gain 200 and their scale in mV is unknown; add the gain (e.g. 1000/mV) to the header",
             missing_gain,
         ))  # fmt: skip
-    p2p = lead_p2p(x)
+    p2p = lead_p2p(x) if p2p is None else p2p
     live = p2p > 1e-9  # not constant (tiny amplitudes are what units_v looks for)
     if not live.any():
         return out
     med = float(np.median(p2p[live]))
+    if V_P2P <= med <= LARGE_P2P:  # the usual case: nothing to report
+        return out
     names = [n for n, ok in zip(lead_names, live) if ok]
     if med > UV_P2P:
         finite = x[np.isfinite(x)]
@@ -238,35 +243,51 @@ def amplitude_findings(x: np.ndarray, lead_names: Sequence[str], hints: dict[str
 
 def _band_power(psd: np.ndarray, f: np.ndarray, lo: float, hi: float) -> np.ndarray:
     sel = (f >= lo) & (f < hi)
-    return psd[:, sel].sum(-1) if sel.any() else np.zeros(psd.shape[0])
+    return psd[..., sel].sum(-1) if sel.any() else np.zeros(psd.shape[:-1])
+
+
+@lru_cache(maxsize=8)
+def _baseline_lowpass(fs: float) -> np.ndarray:
+    """Second-order sections of the < 0.67 Hz Butterworth that separates the slow baseline (designed once per rate)."""
+    from scipy.signal import butter
+
+    return butter(2, 0.67, btype="lowpass", fs=fs, output="sos")
 
 
 def signal_quality(
     x: np.ndarray, fs: float, lead_names: Sequence[str]
 ) -> tuple[dict[str, float], list[Finding]]:
     """Per-lead quality score in [0, 1] and findings (flat, clipped, muscle / mains noise, baseline wander)."""
-    from scipy.signal import butter, sosfiltfilt, welch
+    return signal_quality_batch(np.asarray(x)[None], fs, lead_names)[0]
+
+
+def signal_quality_batch(
+    x: np.ndarray, fs: float, lead_names: Sequence[str], p2p: np.ndarray | None = None
+) -> list[tuple[dict[str, float], list[Finding]]]:
+    """:func:`signal_quality` of each record of ``x`` ((N, 12, L), no NaN), computed over the whole batch at once
+    (one filter pass, one spectrum): the same numbers as record by record. ``p2p``: :func:`lead_p2p` of ``x``."""
+    from scipy.signal import sosfiltfilt, welch
 
     x = np.asarray(x, np.float64)
     n = x.shape[-1]
-    p2p = lead_p2p(x)
+    p2p = lead_p2p(x) if p2p is None else p2p
     flat = p2p <= FLAT_P2P
     # clipping: a share of samples sits exactly at the lead's extreme value
-    top = (np.abs(x - x.max(-1, keepdims=True)) <= 1e-9 * (1 + np.abs(x).max())).mean(-1)
-    bottom = (np.abs(x - x.min(-1, keepdims=True)) <= 1e-9 * (1 + np.abs(x).max())).mean(-1)
+    tol = 1e-9 * (1 + np.abs(x).max((-2, -1), keepdims=True))
+    top = (np.abs(x - x.max(-1, keepdims=True)) <= tol).mean(-1)
+    bottom = (np.abs(x - x.min(-1, keepdims=True)) <= tol).mean(-1)
     clipped = ~flat & (np.maximum(top, bottom) >= SATURATED_SHARE)
     # slow baseline (< 0.67 Hz) and the band powers of what is left
     centred = x - np.median(x, -1, keepdims=True)
     if n > 12:
-        sos = butter(2, 0.67, btype="lowpass", fs=fs, output="sos")
-        slow = sosfiltfilt(sos, centred, axis=-1, padlen=min(n - 1, int(3 * fs)))
+        slow = sosfiltfilt(_baseline_lowpass(float(fs)), centred, axis=-1, padlen=min(n - 1, int(3 * fs)))
     else:
         slow = np.zeros_like(centred)
     wander = lead_p2p(slow)
     f, psd = welch(centred - slow, fs=fs, nperseg=min(n, int(2 * fs)), axis=-1)
     ecg_band = _band_power(psd, f, 0.67, 35.0) + 1e-12
     hf = _band_power(psd, f, 35.0, min(fs / 2, 150.0)) / ecg_band
-    mains = np.zeros(len(x))
+    mains = np.zeros(p2p.shape)
     for mf in (50.0, 60.0):
         if mf + 1 < fs / 2:
             mains = np.maximum(mains, _band_power(psd, f, mf - 1, mf + 1) / ecg_band)
@@ -277,7 +298,43 @@ def signal_quality(
     pen_wander = np.clip((wander - 1.0) / 3.0, 0, 1) * 0.5  # removed by the baseline filter: half weight
     score = (1 - pen_hf) * (1 - pen_mains) * (1 - pen_wander) * np.where(clipped, 0.3, 1.0)
     score = np.where(flat, 0.0, score)
+    noisy = ~flat & (score < NOISY_SCORE) & ~clipped
+    wandering = ~flat & (wander > WANDER_P2P)
     names = list(lead_names)
+    anything = (flat | clipped | noisy | wandering).any(-1)
+    out = []
+    for i in range(len(x)):
+        quality = dict(zip(names, score[i].tolist()))
+        if not anything[i]:  # a clean record: no findings to word
+            out.append((quality, []))
+            continue
+        findings = _quality_findings(
+            names,
+            flat[i],
+            clipped[i],
+            noisy[i],
+            wandering[i],
+            wander[i],
+            pen_hf[i],
+            pen_mains[i],
+            pen_wander[i],
+        )
+        out.append((quality, findings))
+    return out
+
+
+def _quality_findings(
+    names: list[str],
+    flat: np.ndarray,
+    clipped: np.ndarray,
+    noisy: np.ndarray,
+    wandering: np.ndarray,
+    wander: np.ndarray,
+    pen_hf: np.ndarray,
+    pen_mains: np.ndarray,
+    pen_wander: np.ndarray,
+) -> list[Finding]:
+    """The signal-quality findings of one record from its per-lead masks and penalties."""
     findings = []
 
     def pick(mask: np.ndarray) -> list[str]:
@@ -302,7 +359,6 @@ def signal_quality(
                 pick(clipped),
             )
         )
-    noisy = ~flat & (score < NOISY_SCORE) & ~clipped
     if noisy.any():
         causes = []
         if (noisy & (pen_mains > 0.5)).any():
@@ -320,7 +376,6 @@ def signal_quality(
                 pick(noisy),
             )
         )
-    wandering = ~flat & (wander > WANDER_P2P)
     if wandering.any():
         findings.append(
             Finding(
@@ -330,7 +385,7 @@ def signal_quality(
                 pick(wandering),
             )
         )
-    return {nm: float(s) for nm, s in zip(names, score)}, findings
+    return findings
 
 
 # -------------------------------------------------------------------------------------------- lead reversal
@@ -338,6 +393,11 @@ def signal_quality(
 
 def median_beat(x: np.ndarray, fs: float) -> np.ndarray | None:
     """(12, 75) median beat at 100 Hz (-0.3 to +0.45 s around each QRS); ``None`` with fewer than two beats."""
+    return median_beats(np.asarray(x)[None], fs)[0]
+
+
+def median_beats(x: np.ndarray, fs: float) -> list[np.ndarray | None]:
+    """:func:`median_beat` of each record of ``x`` ((N, 12, L)); resampling and the QRS energy over the batch."""
     from scipy.signal import find_peaks
 
     from ecgimn.io.signal import resample_array
@@ -345,55 +405,93 @@ def median_beat(x: np.ndarray, fs: float) -> np.ndarray | None:
     x = np.asarray(x, np.float64)
     if fs != FEATURE_FS:
         x = resample_array(x, fs, FEATURE_FS)
-    energy = np.abs(np.diff(x, axis=-1)).sum(0)
-    env = np.convolve(energy, np.ones(5) / 5, mode="same")
-    if not np.isfinite(env).all() or env.max() <= 0:
-        return None
-    peaks, _ = find_peaks(env, height=0.4 * np.percentile(env, 99), distance=30)
-    peaks = peaks[(peaks >= 30) & (peaks + 45 <= x.shape[-1])]
-    if len(peaks) < 2:
-        return None
-    return np.median(np.stack([x[:, p - 30 : p + 45] for p in peaks]), axis=0)
+    if x.shape[-1] < 75:  # shorter than one beat window: no median beat
+        return [None] * len(x)
+    energy = np.abs(np.diff(x, axis=-1)).sum(-2)
+    box = np.ones(5) / 5
+    env = np.stack([np.convolve(e, box, mode="same") for e in energy])
+    usable = np.isfinite(env).all(-1) & (env.max(-1) > 0)
+    height = np.zeros(len(x))
+    if usable.any():
+        height[usable] = 0.4 * np.percentile(env[usable], 99, axis=-1)
+    peaks: dict[int, np.ndarray] = {}
+    for i in np.flatnonzero(usable):
+        found, _ = find_peaks(env[i], height=height[i], distance=30)
+        found = found[(found >= 30) & (found + 45 <= x.shape[-1])]
+        if len(found) >= 2:
+            peaks[i] = found
+    out: list[np.ndarray | None] = [None] * len(x)
+    # the median over beats, for all records with the same number of beats at once (beats on the last axis)
+    offsets = np.arange(-30, 45)
+    for count in sorted({len(p) for p in peaks.values()}):
+        group = [i for i, p in peaks.items() if len(p) == count]
+        idx = np.stack([peaks[i] for i in group])[:, :, None] + offsets  # (G, beats, 75)
+        segs = np.take_along_axis(x[group][:, :, None, :], idx[:, None].transpose(0, 1, 3, 2), -1)
+        med = _median_last(segs)  # (G, 12, 75)
+        for i, m in zip(group, med):
+            out[i] = m
+    return out
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / den) if den > 1e-12 else 0.0
+def _median_last(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=-1)`` (same values, NaN-free input) by a full sort: faster on short rows."""
+    s = np.sort(a, axis=-1)
+    k = a.shape[-1] // 2
+    return s[..., k] if a.shape[-1] % 2 else (s[..., k - 1] + s[..., k]) / 2
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis (0 where either side is constant)."""
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+    ok = den > 1e-12
+    return np.where(ok, (a * b).sum(-1) / np.where(ok, den, 1.0), 0.0)
+
+
+def _signed_peak(seg: np.ndarray) -> np.ndarray:
+    """The sample of largest magnitude along the last axis, with its sign."""
+    return np.take_along_axis(seg, np.abs(seg).argmax(-1)[..., None], -1)[..., 0]
 
 
 def reversal_features(beat: np.ndarray) -> np.ndarray:
     """Features of the six limb leads of a median beat: signed QRS peak, QRS area, P and T peak (amplitudes
     relative to the median QRS size), and the correlation of each limb lead's beat with V6 and with V1."""
-    ref = beat[:, 22:25].mean(-1, keepdims=True)  # PQ segment, -80 to -50 ms
-    b = beat - ref
-    qrs, p, t = b[:, 24:37], b[:, 8:22], b[:, 45:70]
+    return reversal_features_batch(np.asarray(beat)[None])[0]
 
-    def signed_peak(seg: np.ndarray) -> np.ndarray:
-        return seg[np.arange(len(seg)), np.abs(seg).argmax(-1)]
 
-    scale = float(np.median(qrs.max(-1) - qrs.min(-1))) + 1e-3
-    feats = []
-    for i in range(6):
-        feats += [
-            signed_peak(qrs[i : i + 1])[0] / scale,
-            qrs[i].sum() / (10 * scale),
-            signed_peak(p[i : i + 1])[0] / scale,
-            signed_peak(t[i : i + 1])[0] / scale,
-            _corr(beat[i], beat[11]),
-            _corr(beat[i], beat[6]),
-        ]
-    return np.asarray(feats, dtype=np.float64)
+def reversal_features_batch(beats: np.ndarray) -> np.ndarray:
+    """:func:`reversal_features` of each median beat of ``beats`` ((M, 12, 75)) -> (M, 36)."""
+    beats = np.asarray(beats, np.float64)
+    ref = beats[..., 22:25].mean(-1, keepdims=True)  # PQ segment, -80 to -50 ms
+    b = beats - ref
+    qrs, p, t = b[..., 24:37], b[..., 8:22], b[..., 45:70]
+    scale = np.median(qrs.max(-1) - qrs.min(-1), axis=-1)[:, None] + 1e-3  # (M, 1)
+    limb = beats[:, :6]
+    feats = np.stack(
+        [
+            _signed_peak(qrs[:, :6]) / scale,
+            qrs[:, :6].sum(-1) / (10 * scale),
+            _signed_peak(p[:, :6]) / scale,
+            _signed_peak(t[:, :6]) / scale,
+            _corr(limb, beats[:, 11:12]),
+            _corr(limb, beats[:, 6:7]),
+        ],
+        axis=-1,
+    )  # (M, 6 leads, 6 features)
+    return feats.reshape(len(beats), 36)
 
 
 def precordial_scores(beat: np.ndarray) -> np.ndarray:
     """Correlation of each precordial lead's median beat with the mean of its neighbours (V1..V6)."""
-    v = beat[6:12] - beat[6:12].mean(-1, keepdims=True)
-    out = []
-    for k in range(6):
-        nb = [j for j in (k - 1, k + 1) if 0 <= j < 6]
-        out.append(_corr(v[k], v[nb].mean(0)))
-    return np.asarray(out)
+    return precordial_scores_batch(np.asarray(beat)[None])[0]
+
+
+def precordial_scores_batch(beats: np.ndarray) -> np.ndarray:
+    """:func:`precordial_scores` of each median beat of ``beats`` ((M, 12, 75)) -> (M, 6)."""
+    v = beats[:, 6:12] - beats[:, 6:12].mean(-1, keepdims=True)
+    neighbours = np.concatenate([v[:, 1:2], (v[:, :4] + v[:, 2:6]) / 2, v[:, 4:5]], axis=1)
+    return _corr(v, neighbours)
 
 
 def swap_limb_leads(x: np.ndarray, swap: str) -> np.ndarray:
@@ -412,9 +510,13 @@ def reversal_model() -> dict[str, Any] | None:
     return json.loads(REVERSAL_MODEL.read_text(encoding="utf-8"))
 
 
-def reversal_probabilities(beat: np.ndarray, model: dict[str, Any]) -> dict[str, float]:
-    """Logistic-regression probability of each limb swap for one median beat."""
-    z = (reversal_features(beat) - np.asarray(model["mean"])) / np.asarray(model["scale"])
+def reversal_probabilities(
+    beat: np.ndarray, model: dict[str, Any], features: np.ndarray | None = None
+) -> dict[str, float]:
+    """Logistic-regression probability of each limb swap for one median beat (``features``: its
+    :func:`reversal_features`, when known)."""
+    feats = reversal_features(beat) if features is None else features
+    z = (feats - np.asarray(model["mean"])) / np.asarray(model["scale"])
     out = {}
     for swap, m in model["classifiers"].items():
         logit = float(np.dot(z, m["coef"]) + m["intercept"])
@@ -423,34 +525,47 @@ def reversal_probabilities(beat: np.ndarray, model: dict[str, Any]) -> dict[str,
 
 
 def reversal_findings(x: np.ndarray, fs: float, flat: list[str]) -> list[Finding]:
-    beat = median_beat(x, fs)
-    if beat is None:
-        return []
-    out = []
+    """Limb-electrode swaps and inverted precordial leads of one (12, L) record (``flat``: its flat leads)."""
+    return reversal_findings_batch(np.asarray(x)[None], fs, [flat])[0]
+
+
+def reversal_findings_batch(x: np.ndarray, fs: float, flats: Sequence[list[str]]) -> list[list[Finding]]:
+    """:func:`reversal_findings` of each record of ``x`` ((N, 12, L)); ``flats``: each record's flat leads."""
+    beats = median_beats(x, fs)
+    out: list[list[Finding]] = [[] for _ in beats]
+    have = [i for i, b in enumerate(beats) if b is not None]
     model = reversal_model()
-    limb_flat = any(n in flat for n in LEADS[:6])
-    if model is not None and not limb_flat:
-        for swap, prob in reversal_probabilities(beat, model).items():
-            if prob >= model["classifiers"][swap]["threshold"]:
-                label = REVERSALS[swap]
-                out.append(Finding(
-                    f"lead_reversal_{swap}", "warning",
-                    f"possible {label} reversal (limb-lead pattern typical of swapped {label} electrodes, "
-                    f"classifier probability {prob:.2f}); check the electrode placement", list(LEADS[:6]),
-                ))  # fmt: skip
-    if model is not None:
-        thr = float(model.get("precordial_threshold", -0.5))
+    if not have or model is None:
+        return out
+    stacked = np.stack([beats[i] for i in have])
+    feats = reversal_features_batch(stacked)
+    scores = precordial_scores_batch(stacked)
+    thr = float(model.get("precordial_threshold", -0.5))
+    for j, i in enumerate(have):
+        flat = list(flats[i])
+        if not any(n in flat for n in LEADS[:6]):
+            for swap, prob in reversal_probabilities(stacked[j], model, feats[j]).items():
+                if prob >= model["classifiers"][swap]["threshold"]:
+                    label = REVERSALS[swap]
+                    out[i].append(Finding(
+                        f"lead_reversal_{swap}", "warning",
+                        f"possible {label} reversal (limb-lead pattern typical of swapped {label} electrodes, "
+                        f"classifier probability {prob:.2f}); check the electrode placement", list(LEADS[:6]),
+                    ))  # fmt: skip
+        if scores[j].min() >= thr:  # no precordial lead anti-correlates with its neighbours
+            continue
         bad: list[str] = []
-        beat = beat.copy()
+        beat = stacked[j].copy()
+        s = scores[j]
         for _ in range(2):  # the worst lead first: its neighbours' low scores may be its doing
-            scores = precordial_scores(beat)
-            worst = [k for k in np.argsort(scores) if scores[k] < thr and LEADS[6 + k] not in flat + bad]
+            worst = [k for k in np.argsort(s) if s[k] < thr and LEADS[6 + k] not in flat + bad]
             if not worst:
                 break
             bad.append(LEADS[6 + worst[0]])
             beat[6 + worst[0]] *= -1
+            s = precordial_scores(beat)
         if bad:
-            out.append(Finding(
+            out[i].append(Finding(
                 "inverted_precordial", "warning",
                 f"{', '.join(bad)} look(s) inverted against the neighbouring precordial leads (reversed electrode "
                 "or cable?)", bad,
@@ -478,19 +593,71 @@ def assess(
     x = np.asarray(x_mv)
     if x.ndim != 2 or x.shape[0] != len(names):
         raise ValueError(f"assess expects a ({len(names)}, L) array, got shape {x.shape}")
-    big = magnitude_finding(x, names)
-    if big is not None:  # nothing else is meaningful (and the arithmetic would overflow)
-        return finalize([big], allow_implausible=allow_implausible)
-    x = np.where(np.isfinite(x), x, np.nan).astype(np.float64)
-    findings = amplitude_findings(x, names, hints or {})
-    x = np.nan_to_num(x)
-    quality, q_findings = signal_quality(x, fs, names)
-    findings += q_findings
-    units_wrong = any(f.severity == "refused" for f in findings)
-    if not units_wrong and len(names) == N_LEADS and tuple(names) == LEADS:
-        flat = [n for f in q_findings if f.code == "flat_lead" for n in f.leads]
-        findings += reversal_findings(x, fs, flat)
-    return finalize(findings, quality, allow_implausible=allow_implausible)
+    return assess_batch(x[None], fs, names, hints=hints, allow_implausible=allow_implausible)[0]
+
+
+def assess_batch(
+    x_mv: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str] | None = None,
+    *,
+    hints: dict[str, Any] | None = None,
+    allow_implausible: bool = False,
+    full: bool = True,
+) -> list[InputCheck]:
+    """:func:`assess` of each record of ``x_mv`` ((N, 12, L) mV at ``fs`` Hz), in array operations over the batch
+    (one percentile, filter and spectrum pass for all records): the same results as record by record.
+
+    ``hints`` apply to every record. ``full=False`` runs only the checks that can refuse (magnitude, units; no
+    lead quality).
+    """
+    names = list(lead_names or LEADS)
+    x = np.asarray(x_mv)
+    if x.ndim != 3 or x.shape[1] != len(names):
+        raise ValueError(f"assess_batch expects an (N, {len(names)}, L) array, got shape {x.shape}")
+    hints = hints or {}
+    checks: list[InputCheck | None] = [None] * len(x)
+    xf = x if x.dtype.kind == "f" else x.astype(np.float64)  # |int16 min| would overflow in its own type
+    finite = np.isfinite(xf)
+    with np.errstate(invalid="ignore", over="ignore"):
+        big = (finite & (np.abs(xf) > MAX_ABS_MV)).any((-2, -1))
+    for i in np.flatnonzero(big):  # nothing else is meaningful (and the arithmetic would overflow)
+        checks[i] = finalize([magnitude_finding(x[i], names)], allow_implausible=allow_implausible)
+    rest = np.flatnonzero(~big)
+    if len(rest) == 0:
+        return checks  # type: ignore[return-value]
+    if len(rest) < len(x):
+        x, finite = x[rest], finite[rest]
+    has_nan = ~finite.all((-2, -1))
+    # float64 with NaN for every non-finite value (one copy; never written to below)
+    xr = np.where(finite, x, np.nan).astype(np.float64) if has_nan.any() else np.asarray(x, np.float64)
+    p2p = np.empty(xr.shape[:2])
+    if (~has_nan).any():
+        p2p[~has_nan] = lead_p2p(xr if not has_nan.any() else xr[~has_nan])
+    for j in np.flatnonzero(has_nan):  # NaN-aware percentiles, record by record
+        p2p[j] = lead_p2p(xr[j])
+    amp = [amplitude_findings(xr[j], names, hints, p2p=p2p[j]) for j in range(len(rest))]
+    if not full:
+        for j, i in enumerate(rest):
+            checks[i] = finalize(amp[j], allow_implausible=allow_implausible)
+        return checks  # type: ignore[return-value]
+    if has_nan.any():
+        xr = np.nan_to_num(xr)
+        p2p[has_nan] = lead_p2p(xr[has_nan])
+    quality = signal_quality_batch(xr, fs, names, p2p=p2p)
+    findings = [a + qf for a, (_, qf) in zip(amp, quality)]
+    need = [
+        j
+        for j, f in enumerate(findings)
+        if not any(g.severity == "refused" for g in f) and len(names) == N_LEADS and tuple(names) == LEADS
+    ]
+    if need:
+        flats = [[n for g in quality[j][1] if g.code == "flat_lead" for n in g.leads] for j in need]
+        for j, rev in zip(need, reversal_findings_batch(xr[need], fs, flats)):
+            findings[j] += rev
+    for j, i in enumerate(rest):
+        checks[i] = finalize(findings[j], quality[j][0], allow_implausible=allow_implausible)
+    return checks  # type: ignore[return-value]
 
 
 def assess_recording(recording: Any, *, allow_implausible: bool = False) -> InputCheck:
