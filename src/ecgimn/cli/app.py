@@ -44,14 +44,12 @@ def _seconds(text: str) -> float:
     return float(_parsed(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number of seconds"))
 
 
+HELP = "web page: load an ECG, see the model's evidence per lead and segment, run a what-if"
+DESCRIPTION = "Serve the ECG-IMN explanation page (FastAPI + a static page that works offline)."
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "app",
-        run_app,
-        help="web page: load an ECG, see the model's evidence per lead and segment, run a what-if",
-        description="Serve the ECG-IMN explanation page (FastAPI + a static page that works offline).",
-    )
+    p = add_command(sub, "app", run_app, help=HELP, description=DESCRIPTION)
     add_model_arguments(p, device=False)
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)"

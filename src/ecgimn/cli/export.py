@@ -8,17 +8,16 @@ from pathlib import Path
 from ecgimn.cli.common import add_command, add_model_arguments
 from ecgimn.errors import ConfigError
 
+HELP = "export a model to ONNX with its standardisation and windows (outputs logits, W and b)"
+DESCRIPTION = (
+    "Export a bundled model or checkpoint to ONNX. Input: x (batch, 12, length) in mV at the "
+    "model's rate; outputs: logits, probabilities and, for ECG-IMNs, weights W, bias b and x_std with "
+    "logits == sum(W * x_std) + b. Batch is dynamic; the length is fixed at export (--length)."
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "export",
-        run_export,
-        help="export a model to ONNX with its standardisation and windows (outputs logits, W and b)",
-        description="Export a bundled model or checkpoint to ONNX. Input: x (batch, 12, length) in mV at the "
-        "model's rate; outputs: logits, probabilities and, for ECG-IMNs, weights W, bias b and x_std with "
-        "logits == sum(W * x_std) + b. Batch is dynamic; the length is fixed at export (--length).",
-    )
+    p = add_command(sub, "export", run_export, help=HELP, description=DESCRIPTION)
     add_model_arguments(p, device=False)
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
     p.add_argument("--out", required=True, type=Path, help="output file (.onnx)")

@@ -9,18 +9,17 @@ from pathlib import Path
 from ecgimn.cli.common import add_command, add_model_arguments
 from ecgimn.errors import ConfigError, InputError
 
+HELP = "predict a folder / file list of ECGs into one CSV (streamed, resumable, bad files skipped)"
+DESCRIPTION = (
+    "Predict many ECG files into one CSV row each: probabilities, the strongest evidence per "
+    "class, input checks and provenance (package version, model and input SHA-256). Rows are appended per "
+    "batch; rerunning with the same --out skips the files already there, so an interrupted run resumes. "
+    "A file that cannot be read is recorded with its error and skipped (exit status 1 at the end)."
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "predict",
-        run_predict,
-        help="predict a folder / file list of ECGs into one CSV (streamed, resumable, bad files skipped)",
-        description="Predict many ECG files into one CSV row each: probabilities, the strongest evidence per "
-        "class, input checks and provenance (package version, model and input SHA-256). Rows are appended per "
-        "batch; rerunning with the same --out skips the files already there, so an interrupted run resumes. "
-        "A file that cannot be read is recorded with its error and skipped (exit status 1 at the end).",
-    )
+    p = add_command(sub, "predict", run_predict, help=HELP, description=DESCRIPTION)
     p.add_argument("inputs", nargs="*", metavar="FILE_OR_DIR_OR_GLOB", help="ECG files, folders or globs")
     p.add_argument(
         "--list",

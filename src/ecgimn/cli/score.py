@@ -14,15 +14,12 @@ import numpy as np
 from ecgimn.cli.common import add_command
 from ecgimn.errors import DataError, InputError
 
+HELP = "macro-AUROC with 90%% bootstrap interval, Fmax and per-class AUROC of saved scores"
+DESCRIPTION = "Score a model's outputs exactly as the PTB-XL benchmark (Strodthoff et al. 2021) does."
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "score",
-        run_score,
-        help="macro-AUROC with 90%% bootstrap interval, Fmax and per-class AUROC of saved scores",
-        description="Score a model's outputs exactly as the PTB-XL benchmark (Strodthoff et al. 2021) does.",
-    )
+    p = add_command(sub, "score", run_score, help=HELP, description=DESCRIPTION)
     p.add_argument("--labels", required=True, help=".npy of 0/1 labels, shape (N, K) or (N,)")
     p.add_argument("--scores", required=True, help=".npy of scores/probabilities, same shape as the labels")
     p.add_argument(
