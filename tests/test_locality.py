@@ -11,7 +11,12 @@ from torch import nn
 from ecgimn.errors import ConfigError
 from ecgimn.models import create_model
 from ecgimn.models.base import ModelOutput
-from ecgimn.training.locality import BLOCK_SECONDS, block_sums, local_perturbations, locality_penalty
+from ecgimn.training.locality import BLOCK_SECONDS, block_sums, local_perturbations, locality_forward
+
+
+def locality_penalty(model, x, delta, support, fs):
+    return locality_forward(model, x, delta, support, fs)[1]
+
 
 FS = 100
 
@@ -77,22 +82,36 @@ def test_no_leak_when_w_changes_only_inside_the_support(kind):
     model = _Linear(kind).train()
     leak = locality_penalty(model, x, delta, support, FS).detach()
     assert float(leak) == pytest.approx(0.0, abs=1e-6)
-    assert model.training  # the evaluation mode of the pair is undone
+    assert model.training and type(model.drop) is nn.Dropout  # the paired dropout is undone
 
 
 def test_a_global_w_leaks_and_the_gradient_flows():
     x, delta, support = _batch()
-    model = _Linear("global")
+    model = _Linear("global").eval()
     leak = locality_penalty(model, x, delta, support, FS)
     assert float(leak.detach()) > 0
     leak.backward()
     assert model.s.grad is not None and float(model.s.grad.abs()) > 0
     # by hand: the outside change per lead and 0.1 s block, absolute, summed; mean over records and classes
-    model.eval()  # as the penalty scores the pair
     w = lambda z: model(z).weights.detach()  # noqa: E731
     moved = (w(x + delta) - w(x)) * x.unsqueeze(1) * (~support).unsqueeze(1)
     expected = block_sums(moved, int(BLOCK_SECONDS * FS)).abs().sum((-2, -1)).mean()
     assert float(leak.detach()) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_paired_dropout_drops_the_same_units_in_both_halves_and_returns_the_first_half():
+    from ecgimn.training.locality import paired_dropout
+
+    model = _Linear("pointwise").train()
+    with paired_dropout(model):
+        h = model.drop(torch.ones(8, 12, 50))
+    assert torch.equal(h[:4], h[4:]) and (h == 0).any() and (h == 2).any()
+    x, delta, support = _batch()
+    model.eval()
+    first, _ = locality_forward(model, x, delta, support, FS)
+    ref = model(x)
+    for a, b in zip(first, ref):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_a_moving_bias_counts_in_full():
@@ -106,8 +125,8 @@ def test_imn_leak_reflects_its_reach():
     """A time-local IMN with a static bias leaks less than the global dual-view IMN, never negative."""
     x, delta, support = _batch(B=4, L=250)
     torch.manual_seed(0)
-    local = create_model("imn-1d-local", num_classes=5)
-    dual = create_model("imn-1d-dual", num_classes=5)
+    local = create_model("imn-1d-local", num_classes=5).eval()
+    dual = create_model("imn-1d-dual", num_classes=5).eval()
     leak_local = float(locality_penalty(local, x, delta, support, FS).detach())
     leak_dual = float(locality_penalty(dual, x, delta, support, FS).detach())
     assert 0 <= leak_local < leak_dual

@@ -14,8 +14,11 @@ may cancel (the unit of an explanation is a lead x wave cell, not a sample); acr
 A model whose W and b do not depend on the input has zero leak. The penalty is the mean over records and classes,
 so a weight of 1 prices one logit of leak like one nat of the classification loss.
 
-The pair is scored with the model in evaluation mode (no dropout, BatchNorm running statistics), so that ``W' - W``
-is caused by ``delta`` alone, not by different dropout masks or batch statistics.
+:func:`locality_forward` runs the pair as the training step's one forward pass, in training mode, with the same
+dropout mask for both halves (:func:`paired_dropout`), so that ``W' - W`` is caused by ``delta`` (and the shared
+BatchNorm statistics) and the model that is penalised is the model that is trained; the classification loss uses
+the first half. (Scoring the pair in evaluation mode instead lets the network satisfy the penalty with a degenerate
+evaluation-mode model that training mode never shows: fold-9 scores then collapse.)
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import math
 from contextlib import contextmanager
 
 import torch
+from torch import nn
 
 from ecgimn.errors import ConfigError
+from ecgimn.models.base import ModelOutput
 
 #: the perturbation: leads (1..MAX_LEADS), segment length (seconds), amplitude (training-standardised units)
 MAX_LEADS = 3
@@ -75,14 +80,35 @@ def local_perturbations(
     return delta, support
 
 
+class _PairedDropout(nn.Module):
+    """Dropout whose mask, drawn for the first half of the batch, is repeated for the second half."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        half = h.shape[0] // 2
+        keep = torch.rand_like(h[:half]) >= self.p
+        mask = torch.cat([keep, keep]).to(h.dtype) / (1 - self.p)
+        return h * mask
+
+
 @contextmanager
-def _eval_mode(model: torch.nn.Module):
-    was_training = model.training
-    model.eval()
+def paired_dropout(model: nn.Module):
+    """While active, every training-mode ``nn.Dropout`` of ``model`` drops the same units in both halves of the
+    batch, so that a pair ``[x, x + delta]`` differs by ``delta`` alone (BatchNorm sees both halves together)."""
+    swapped = []
+    for module in model.modules():
+        for name, child in module.named_children():
+            if isinstance(child, nn.Dropout) and child.training and child.p > 0:
+                setattr(module, name, _PairedDropout(child.p))
+                swapped.append((module, name, child))
     try:
         yield
     finally:
-        model.train(was_training)
+        for module, name, child in swapped:
+            setattr(module, name, child)
 
 
 def block_sums(values: torch.Tensor, block: int) -> torch.Tensor:
@@ -94,22 +120,32 @@ def block_sums(values: torch.Tensor, block: int) -> torch.Tensor:
     return values.unflatten(-1, (-1, block)).sum(-1)
 
 
-def locality_penalty(
-    model: torch.nn.Module, x: torch.Tensor, delta: torch.Tensor, support: torch.Tensor, fs: int
-) -> torch.Tensor:
-    """Mean leak (logit units) of the change of the decision outside ``support`` when ``x`` becomes ``x + delta``.
-
-    ``model`` must return the weight map and bias (an IMN); it is run once on both inputs, in evaluation mode.
-    """
-    B = x.shape[0]
-    with _eval_mode(model):
-        out = model(torch.cat([x, x + delta.to(x.dtype)]))
+def leak(out: ModelOutput, x: torch.Tensor, support: torch.Tensor, fs: int) -> torch.Tensor:
+    """Mean leak (logit units) outside ``support`` between the two halves of ``out`` (the model's output for
+    ``[x, x + delta]``)."""
     if out.weights is None or out.bias is None:
         raise ConfigError("locality needs an interpretable model (one that returns its weight map and bias)")
+    B = x.shape[0]
     w, w2 = out.weights[:B].float(), out.weights[B:].float()
     outside = (~support).to(device=x.device, dtype=torch.float32).unsqueeze(1)  # (B, 1, C, L)
     moved = (w2 - w) * x.float().unsqueeze(1) * outside  # (B, K, C, L)
     block = max(1, int(round(BLOCK_SECONDS * fs)))
-    leak = block_sums(moved, block).abs().sum((-2, -1))  # (B, K)
-    leak = leak + (out.bias[B:].float() - out.bias[:B].float()).abs()
-    return leak.mean()
+    per_class = block_sums(moved, block).abs().sum((-2, -1))  # (B, K)
+    per_class = per_class + (out.bias[B:].float() - out.bias[:B].float()).abs()
+    return per_class.mean()
+
+
+def locality_forward(
+    model: nn.Module, x: torch.Tensor, delta: torch.Tensor, support: torch.Tensor, fs: int
+) -> tuple[ModelOutput, torch.Tensor]:
+    """Run ``model`` (in its current mode) on ``[x, x + delta]`` as one batch with paired dropout: the output for
+    ``x`` (the first half, for the classification loss) and the :func:`leak` of the pair."""
+    B = x.shape[0]
+    with paired_dropout(model):
+        out = model(torch.cat([x, x + delta.to(x.dtype)]))
+    first = ModelOutput(
+        out.logits[:B],
+        None if out.weights is None else out.weights[:B],
+        None if out.bias is None else out.bias[:B],
+    )
+    return first, leak(out, x, support, fs)

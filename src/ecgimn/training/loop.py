@@ -31,7 +31,7 @@ from ecgimn.inference.predict import autocast_dtype, predict, resolve_device
 from ecgimn.inference.predictor import Predictor
 from ecgimn.models import create_model
 from ecgimn.training.config import TrainConfig
-from ecgimn.training.locality import local_perturbations, locality_penalty
+from ecgimn.training.locality import local_perturbations, locality_forward
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -311,13 +311,16 @@ def _train_epoch(
         xb = _batch(d.x_train, idx, config, gen).to(device, non_blocking=True)
         yb = d.y_train[idx].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-            output = net(xb)
+            leak = None
+            if config.locality:  # one pass over [x, x + delta]; the classification loss on x
+                delta, support = local_perturbations(tuple(xb.shape), config.fs, gen)
+                output, leak = locality_forward(net, xb, delta.to(device), support.to(device), config.fs)
+            else:
+                output = net(xb)
             loss = _loss(output.logits.float(), yb, xb, teachers, config) + _regulariser(
                 output.weights, config, weight_scale
             )
-            if config.locality:
-                delta, support = local_perturbations(tuple(xb.shape), config.fs, gen)
-                leak = locality_penalty(model, xb, delta.to(device), support.to(device), config.fs)
+            if leak is not None:
                 loss = loss + config.locality * leak
                 leaks.append(float(leak.detach()))
         optimizer.zero_grad(set_to_none=True)
