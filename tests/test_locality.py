@@ -160,3 +160,18 @@ def test_training_with_locality_records_it(tmp_path):
         train(TrainConfig(out=str(tmp_path / "bad"), locality=-1.0, **base))
     with pytest.raises(ConfigError, match="interpretable model"):
         train(TrainConfig(out=str(tmp_path / "bb"), locality=1.0, **{**base, "model": "blackbox-1d"}))
+
+
+def test_study_estimate_times_the_locality_pair(synthetic_ptbxl):
+    from ecgimn.study.estimate import estimate_seconds
+
+    small = {"model": "imn-1d", "crop_seconds": 2.5, "model_kwargs": {"encoder_channels": [8, 16, 16]}}
+    est = estimate_seconds(
+        str(synthetic_ptbxl),
+        {"plain": small, "loc": {**small, "locality": 1.0}},
+        seeds=[0],
+        defaults={"epochs": 1, "batch_size": 4, "num_threads": 1},
+        steps=1,
+    )
+    assert [r["config"] for r in est["rows"]] == ["plain", "loc"]
+    assert all(r["seconds"] > 0 for r in est["rows"])
