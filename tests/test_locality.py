@@ -135,7 +135,8 @@ def test_imn_leak_reflects_its_reach():
 
 
 def test_training_with_locality_records_it(tmp_path):
-    """One epoch with the option: the penalty is logged per epoch and the option saved beside the checkpoint."""
+    """One epoch with ``ecgimn train --locality``: the penalty is logged per epoch and the option saved beside the
+    checkpoint; bad uses are refused."""
     from conftest import make_synthetic_ptbxl
 
     from ecgimn.training import TrainConfig, load_checkpoint, train
@@ -150,7 +151,21 @@ def test_training_with_locality_records_it(tmp_path):
         model="imn-1d",
         model_kwargs={"encoder_channels": [8, 16, 16]},
     )
-    train(TrainConfig(out=str(tmp_path / "run"), locality=0.5, **base))
+    from ecgimn.cli import main
+
+    args = [
+        "train",
+        "--data",
+        str(root),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+    ]
+    args += ["--crop-seconds", "2.5", "--locality", "0.5", "--no-progress", "--model", "imn-1d"]
+    assert main([*args, "--model-kwargs", json.dumps({"encoder_channels": [8, 16, 16]})]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["locality"] == 0.5
     ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
