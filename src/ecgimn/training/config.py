@@ -25,6 +25,11 @@ class TrainConfig:
         l1 / tv: regularisers on the generated weight map of IMNs, taken on the unit-scale map
             ``M = W / model.weight_scale``: ``l1 * mean|M|`` and ``tv * mean|M[t+1] - M[t]|`` (total variation
             along time). Off by default.
+        locality: weight of the locality penalty of IMNs (:mod:`ecgimn.training.locality`): per step a random
+            smooth local perturbation (1-3 leads, 0.1-0.4 s) is added to every record and the change of the
+            decision that lands outside the perturbed cells (``|sum (W' - W) x|`` per lead and 0.1 s block, plus
+            ``|b' - b|``; logit units, mean over records and classes) is added to the loss times this weight.
+            Costs one extra forward/backward pass of twice the batch per step. 0 = off.
         augment: random per-lead amplitude scaling (+-10 %) and Gaussian noise (0.01 std units).
         ema: decay of an exponential moving average of the weights (and BatchNorm statistics), updated every
             step; fold 9 scores and ``best.pt`` use the averaged model. 0 = off; 0.99 averages over ~100 steps.
@@ -58,6 +63,7 @@ class TrainConfig:
     standardize: str = "per_record"
     l1: float = 0.0
     tv: float = 0.0
+    locality: float = 0.0
     crop_seconds: float | None = None
     eval_stride_seconds: float | None = None
     augment: bool = False
@@ -87,6 +93,8 @@ class TrainConfig:
             raise ConfigError(f"standardize must be per_record, global or per_lead, got {self.standardize!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("epochs, batch_size and lr must be positive")
+        if not self.locality >= 0.0:
+            raise ConfigError(f"locality must be a weight >= 0 (0 = off), got {self.locality}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"ema must be a decay within [0, 1) (0 = off), got {self.ema}")
         if not 0.0 <= self.distill_weight <= 1.0 or self.distill_temperature <= 0:

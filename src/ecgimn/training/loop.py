@@ -31,6 +31,7 @@ from ecgimn.inference.predict import autocast_dtype, predict, resolve_device
 from ecgimn.inference.predictor import Predictor
 from ecgimn.models import create_model
 from ecgimn.training.config import TrainConfig
+from ecgimn.training.locality import local_perturbations, locality_forward
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -288,14 +289,15 @@ def _train_epoch(
     rank: int,
     world: int,
     show: bool,
-) -> list[float]:
-    """One pass over this process's share of the training folds; the batch losses."""
+) -> tuple[list[float], list[float]]:
+    """One pass over this process's share of the training folds; the batch losses and locality penalties."""
     net.train()
     amp = autocast_dtype(config.precision)
     weight_scale = float(getattr(model, "weight_scale", 1.0))
     gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
     order = torch.randperm(len(d.x_train), generator=gen)[rank::world]
-    losses = []
+    losses: list[float] = []
+    leaks: list[float] = []
     bar = tqdm(
         range(0, len(order), config.batch_size),
         desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -309,10 +311,18 @@ def _train_epoch(
         xb = _batch(d.x_train, idx, config, gen).to(device, non_blocking=True)
         yb = d.y_train[idx].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-            output = net(xb)
+            leak = None
+            if config.locality:  # one pass over [x, x + delta]; the classification loss on x
+                delta, support = local_perturbations(tuple(xb.shape), config.fs, gen)
+                output, leak = locality_forward(net, xb, delta.to(device), support.to(device), config.fs)
+            else:
+                output = net(xb)
             loss = _loss(output.logits.float(), yb, xb, teachers, config) + _regulariser(
                 output.weights, config, weight_scale
             )
+            if leak is not None:
+                loss = loss + config.locality * leak
+                leaks.append(float(leak.detach()))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -321,7 +331,7 @@ def _train_epoch(
             ema.update_parameters(model)
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-    return losses
+    return losses, leaks
 
 
 def _end_epoch(
@@ -336,6 +346,7 @@ def _end_epoch(
     st: _State,
     epoch: int,
     losses: list[float],
+    leaks: list[float],
     train_seconds: float,
     device: torch.device,
 ) -> None:
@@ -357,6 +368,8 @@ def _end_epoch(
         "train_seconds": train_seconds,
         "lr": scheduler.get_last_lr()[0],
     }
+    if leaks:  # the mean locality penalty (logit units), when training with one
+        record["train_locality"] = float(np.mean(leaks))
     st.history.append(record)
     improved = _improved(record, st.best)
     st.stale = 0 if improved else st.stale + 1
@@ -405,6 +418,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     d = _load_data(config, device, main_process)
 
     model = create_model(config.model, num_classes=len(d.task.classes), **config.model_kwargs).to(device)
+    if config.locality and (world > 1 or not model.interpretable):
+        raise ConfigError(
+            "locality needs an interpretable model (an IMN) trained in one process; "
+            f"got {config.model!r} in {world} process(es)"
+        )
     teachers = _load_teachers(config, list(d.task.classes), d.stdz, device)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -428,7 +446,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
         ):  # early-stopped (also when resuming a stopped run)
             break
         t0 = time.perf_counter()
-        losses = _train_epoch(
+        losses, leaks = _train_epoch(
             net,
             model,
             ema,
@@ -457,6 +475,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False)
                 st,
                 epoch,
                 losses,
+                leaks,
                 train_seconds,
                 device,
             )
