@@ -35,12 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--standardize", default="per_record", choices=("per_record", "global", "per_lead"))
     p.add_argument("--l1", type=float, default=0.0, help="L1 penalty on mean |W| (IMNs)")
     p.add_argument("--tv", type=float, default=0.0, help="total-variation penalty on W along time (IMNs)")
-    p.add_argument(
-        "--locality",
-        type=float,
-        default=0.0,
-        help="weight of the locality penalty (IMNs): W * x and b must not move outside a random local change",
+    locality_help = (
+        "weight of the locality penalty (IMNs): W * x and b must not move outside a random local change"
     )
+    p.add_argument("--locality", type=float, default=0.0, help=locality_help)
     p.add_argument("--crop-seconds", type=float, default=None, help="train on random crops (e.g. 2.5)")
     p.add_argument("--eval-stride-seconds", type=float, default=None)
     p.add_argument("--augment", action="store_true")
