@@ -21,6 +21,7 @@ import wfdb
 from ecgimn.constants import LEADS, N_LEADS, RECORD_SECONDS, SAMPLING_RATES, SPLIT_FOLDS
 from ecgimn.data.cache import SignalCache
 from ecgimn.data.labels import TaskLabels, build_task_labels, check_task, parse_scp_codes
+from ecgimn.data.wfdb16 import read_format16
 from ecgimn.errors import ConfigError, DataError
 from ecgimn.io.recording import Recording
 
@@ -56,8 +57,9 @@ def read_wfdb_record(path: str | os.PathLike[str], fs: int) -> np.ndarray:
     redo = "re-download it (`ecgimn data download` verifies checksums)"
     if not hea.is_file() or not dat.is_file():
         raise DataError(f"{hea if not hea.is_file() else dat}: file not found; {redo}")
+    fast = read_format16(path)  # PTB-XL's plain layout; anything else goes through wfdb
     try:
-        signal, info = wfdb.rdsamp(str(path), return_res=32)
+        signal, info = fast if fast is not None else wfdb.rdsamp(str(path), return_res=32)
     except Exception as exc:  # wfdb raises bare ValueError/IndexError/... on damaged files
         raise DataError(f"{_diagnose(path, hea, dat)}; {redo}") from exc
     n_expected = int(round(fs * RECORD_SECONDS))
