@@ -94,6 +94,8 @@ def runs(mixed_ptbxl: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[d
                             "--threads", "1", "--repeats", "1", "--models", "imn-1d", "--out", tmp / "speed.md"),
         "check_offsets": ("scripts/check_offsets.py", "--study", study, "--data", mixed_ptbxl,
                           "--configs", "imn-tiny", "--seeds", "0"),
+        "bench_split_precision": ("benchmarks/bench_split_precision.py", "--data", mixed_ptbxl, "--n", "2",
+                                  "--threads", "1", "--repeats", "1"),
     }  # fmt: skip
     jobs = [{"id": str(p), "script": str(p), "argv": ["--help"], "cwd": str(ROOT)} for p in SCRIPTS]
     jobs += [
@@ -159,9 +161,8 @@ def test_bench_inference_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:
     assert "same verdicts: True" in out  # the batched input check gives the per-record verdicts
 
 
-def test_bench_split_precision_tiny_run(mixed_ptbxl: Path) -> None:
-    out = _ok(_run("benchmarks/bench_split_precision.py", "--data", str(mixed_ptbxl), "--n", "2", "--threads", "1",
-                   "--repeats", "1"))  # fmt: skip
+def test_bench_split_precision_tiny_run(runs: tuple[dict[str, dict], Path]) -> None:
+    out = _tiny(runs, "bench_split_precision")
     assert "torch._int_mm" in out and "| fp32_precision=bf16 | conv" in out
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| bf16x")]
     assert [r[1].strip() for r in rows] == ["bf16x3", "bf16x4"]
