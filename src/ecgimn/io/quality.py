@@ -577,23 +577,15 @@ def reversal_findings_batch(x: np.ndarray, fs: float, flats: Sequence[list[str]]
 
 
 def assess(
-    x_mv: np.ndarray,
-    fs: float,
-    lead_names: Sequence[str] | None = None,
-    *,
-    hints: dict[str, Any] | None = None,
-    allow_implausible: bool = False,
+    x_mv: np.ndarray, fs: float, lead_names: Sequence[str] | None = None, **options: Any
 ) -> InputCheck:
-    """Check one ``(12, L)`` ECG in mV at ``fs`` Hz (module docstring lists the findings).
-
-    ``hints``: facts a reader established about the file (``{"adc_gain_missing": [leads]}``).
-    ``allow_implausible``: turn overridable refusals into warnings (the status is then ``warning``, ``overridden``).
-    """
+    """Check one ``(12, L)`` ECG in mV at ``fs`` Hz (module docstring lists the findings): :func:`assess_batch`
+    of a batch of one, with its keyword options (``hints``, ``allow_implausible``)."""
     names = list(lead_names or LEADS)
     x = np.asarray(x_mv)
     if x.ndim != 2 or x.shape[0] != len(names):
         raise ValueError(f"assess expects a ({len(names)}, L) array, got shape {x.shape}")
-    return assess_batch(x[None], fs, names, hints=hints, allow_implausible=allow_implausible)[0]
+    return assess_batch(x[None], fs, names, **options)[0]
 
 
 def assess_batch(
@@ -608,8 +600,9 @@ def assess_batch(
     """:func:`assess` of each record of ``x_mv`` ((N, 12, L) mV at ``fs`` Hz), in array operations over the batch
     (one percentile, filter and spectrum pass for all records): the same results as record by record.
 
-    ``hints`` apply to every record. ``full=False`` runs only the checks that can refuse (magnitude, units; no
-    lead quality).
+    ``hints``: facts a reader established about the file (``{"adc_gain_missing": [leads]}``), applied to every
+    record. ``allow_implausible``: turn overridable refusals into warnings (the status is then ``warning``,
+    ``overridden``). ``full=False`` runs only the checks that can refuse (magnitude, units; no lead quality).
     """
     names = list(lead_names or LEADS)
     x = np.asarray(x_mv)
