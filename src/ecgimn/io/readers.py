@@ -316,7 +316,11 @@ def _read_csv(p: Path, src: str) -> _Raw:
         if not all(_is_number(str(v)) for v in col.dropna()):
             row_names = ["" if pd.isna(v) else str(v).strip() for v in col]
             df = df.iloc[:, 1:]
-    values = df.apply(pd.to_numeric, errors="coerce")
+    # Columns pandas already parsed as numbers need no conversion (a row-oriented file has thousands of them).
+    text = [c for c, dtype in enumerate(df.dtypes) if not pd.api.types.is_numeric_dtype(dtype)]
+    values = df.copy() if text else df
+    for c in text:
+        values.isetitem(c, pd.to_numeric(df.iloc[:, c], errors="coerce"))
     bad = values.isna().to_numpy() & df.notna().to_numpy()
     if bad.any():
         r, c = np.argwhere(bad)[0]
