@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{d['grows_min']} of {d['grows_of']}",
             [f"{c['grows_min']} of {c['grows_of']} (worst seed)" for _, c, _, _ in cols],
         ),
-        ("neutral control, max abs dp", f"{d['control']:.3f}", [f"{c['control']:.3f}" for _, c, _, _ in cols]),
+        (
+            "neutral control, max abs dp",
+            f"{d['control']:.3f}",
+            [f"{c['control']:.3f}" for _, c, _, _ in cols],
+        ),
         (
             "STTC: ST+T share, NORM-referenced",
             f"{d['sttc']:.2f}",
