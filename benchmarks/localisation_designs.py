@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         complete = len(runs) >= 3 and c["n"] >= 3
         cols.append((name, c, f9, f10))
         verdicts.append((name, checks, complete, float(np.mean(f9))))
+
+    def same(label: str, cell: Callable[[dict], str]) -> tuple[str, str, list[str]]:
+        """A row whose default cell and candidate cells are written the same way."""
+        return label, cell(d), [cell(c) for _, c, _, _ in cols]
+
     rows = [
         (
             "fold-9 macro-AUROC (mean of seeds)",
@@ -111,33 +117,20 @@ def main(argv: list[str] | None = None) -> int:
             "0.8827 ± 0.0036 (5 seeds, study)",
             [f"{np.mean(f10):.4f} ({', '.join(f'{v:.4f}' for v in f10)})" for _, _, _, f10 in cols],
         ),
-        (
+        same(
             "dlogit share in the altered cells, mean (median)",
-            f"{d['cells']:.2f} ({d['cells_median']:.2f})",
-            [f"{c['cells']:.2f} ({c['cells_median']:.2f})" for _, c, _, _ in cols],
+            lambda s: f"{s['cells']:.2f} ({s['cells_median']:.2f})",
         ),
-        ("bias share of dlogit, mean", f"{d['bias']:.2f}", [f"{c['bias']:.2f}" for _, c, _, _ in cols]),
-        (
-            "absolute mass of the change in the altered cells",
-            f"{d['abs']:.2f}",
-            [f"{c['abs']:.2f}" for _, c, _, _ in cols],
-        ),
+        same("bias share of dlogit, mean", lambda s: f"{s['bias']:.2f}"),
+        same("absolute mass of the change in the altered cells", lambda s: f"{s['abs']:.2f}"),
         (
             "lesion types with dlogit growing with size",
             f"{d['grows_min']} of {d['grows_of']}",
             [f"{c['grows_min']} of {c['grows_of']} (worst seed)" for _, c, _, _ in cols],
         ),
-        (
-            "neutral control, max abs dp",
-            f"{d['control']:.3f}",
-            [f"{c['control']:.3f}" for _, c, _, _ in cols],
-        ),
-        (
-            "STTC: ST+T share, NORM-referenced",
-            f"{d['sttc']:.2f}",
-            [f"{c['sttc']:.2f}" for _, c, _, _ in cols],
-        ),
-        ("MI: top lead in the territory", f"{d['mi']:.2f}", [f"{c['mi']:.2f}" for _, c, _, _ in cols]),
+        same("neutral control, max abs dp", lambda s: f"{s['control']:.3f}"),
+        same("STTC: ST+T share, NORM-referenced", lambda s: f"{s['sttc']:.2f}"),
+        same("MI: top lead in the territory", lambda s: f"{s['mi']:.2f}"),
     ]
     head = " | ".join(f"candidate `{n}` ({c['n']} seeds)" for n, c, _, _ in cols)
     lines = [
