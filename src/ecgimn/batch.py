@@ -54,14 +54,12 @@ def file_sha256(path: Path) -> str:
     """SHA-256 of the file's bytes; a WFDB record (``.hea``) hashes its header and its signal files together."""
     digest = hashlib.sha256()
     parts = [path]
-    if (
-        path.suffix.lower() == ".hea"
-    ):  # its signal files by name (listing a folder of 100,000 files per file is slow)
+    if path.suffix.lower() == ".hea":
+        # its signal files by name (listing a folder of 100,000 files per file is slow); samefile: a
+        # case-insensitive file system finds .dat and .DAT as one file
         for suffix in (".dat", ".mat", ".DAT", ".MAT"):
             p = path.with_suffix(suffix)
-            if p.is_file() and not any(
-                os.path.samefile(p, q) for q in parts[1:]
-            ):  # case-insensitive file systems
+            if p.is_file() and not any(os.path.samefile(p, q) for q in parts[1:]):
                 parts.append(p)
         parts[1:] = sorted(parts[1:])
     for part in parts:
@@ -94,7 +92,7 @@ def read_one(task: tuple[str, float, dict]) -> ReadResult:
         res.notes = "; ".join(rec.notes)
         assess = _quality()
         if assess is not None:
-            check = assess(rec.signal, rec.fs, list(rec.lead_names), hints=getattr(rec, "hints", None))
+            check = assess(rec.signal, rec.fs, list(rec.lead_names), hints=rec.hints)
             res.input_status = str(check.status)
             res.input_findings = "; ".join(f.message for f in check.findings)
             if check.status == "refused":  # this file only: the others of its batch are predicted
