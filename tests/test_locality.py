@@ -69,6 +69,28 @@ def test_perturbations_are_local_smooth_and_seeded():
     assert not torch.equal(_batch(seed=1, B=200)[1], delta)
 
 
+def test_repeated_perturbations_recur_with_one_period_per_record():
+    """``repeat``: the same segment in the same leads recurs every 0.6-1.2 s across the record; zero elsewhere."""
+    B, L = 64, 1000
+    delta, support = local_perturbations((B, 12, L), FS, torch.Generator().manual_seed(3), repeat=True)
+    assert torch.all(delta[~support] == 0)
+    for i in range(B):
+        leads = support[i].any(-1)
+        assert 1 <= int(leads.sum()) <= 3 and torch.all(support[i, leads] == support[i, leads][0])
+        mask = support[i, leads][0].int()
+        starts = torch.nonzero(mask.diff() == 1).flatten() + 1
+        assert len(starts) >= 6  # about 10 s / <= 1.2 s
+        period = starts.diff()
+        assert int(period.min()) == int(period.max()) and 60 <= int(period[0]) <= 120
+        lengths = {int(mask[s : s + int(period[0])].sum()) for s in starts[:-1].tolist()}
+        assert len(lengths) == 1 and 10 <= lengths.pop() <= 40
+        seg = delta[i, leads][:, int(starts[1]) : int(starts[2])]
+        assert torch.allclose(seg, delta[i, leads][:, int(starts[2]) : int(starts[3])])
+    # without repeat the draws are unchanged (seeded runs of the single perturbation reproduce)
+    once = local_perturbations((B, 12, L), FS, torch.Generator().manual_seed(3))
+    assert torch.all(once[1].any(1).int().diff(dim=-1).clamp(min=0).sum(-1) <= 1)
+
+
 def test_block_sums_keep_a_partial_last_block():
     v = torch.arange(7.0)
     assert block_sums(v, 3).tolist() == [3.0, 12.0, 6.0]
@@ -119,6 +141,8 @@ def test_a_moving_bias_counts_in_full():
     leak = locality_penalty(_Linear("static", bias_slope=0.3), x, delta, support, FS)
     expected = (0.3 * delta.sum((-2, -1))).abs().mean()
     assert float(leak.detach()) == pytest.approx(float(expected), rel=1e-5)
+    priced = locality_forward(_Linear("static", bias_slope=0.3), x, delta, support, FS, bias_weight=4.0)[1]
+    assert float(priced.detach()) == pytest.approx(4 * float(expected), rel=1e-5)
 
 
 def test_imn_leak_reflects_its_reach():
@@ -165,14 +189,17 @@ def test_training_with_locality_records_it(tmp_path):
         "8",
     ]
     args += ["--crop-seconds", "2.5", "--locality", "0.5", "--no-progress", "--model", "imn-1d"]
+    args += ["--locality-repeat", "--locality-bias", "3"]
     assert main([*args, "--model-kwargs", json.dumps({"encoder_channels": [8, 16, 16]})]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["locality"] == 0.5
+    assert saved["locality"] == 0.5 and saved["locality_repeat"] is True and saved["locality_bias"] == 3.0
     ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
     assert ckpt["train_config"]["locality"] == 0.5
     assert ckpt["metrics"]["history"][0]["train_locality"] > 0
     with pytest.raises(ConfigError, match="locality must be"):
         train(TrainConfig(out=str(tmp_path / "bad"), locality=-1.0, **base))
+    with pytest.raises(ConfigError, match="locality_bias must be"):
+        train(TrainConfig(out=str(tmp_path / "bad"), locality=1.0, locality_bias=-1.0, **base))
     with pytest.raises(ConfigError, match="interpretable model"):
         train(TrainConfig(out=str(tmp_path / "bb"), locality=1.0, **{**base, "model": "blackbox-1d"}))
 

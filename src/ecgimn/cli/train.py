@@ -39,6 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "weight of the locality penalty (IMNs): W * x and b must not move outside a random local change"
     )
     p.add_argument("--locality", type=float, default=0.0, help=locality_help)
+    p.add_argument(
+        "--locality-repeat",
+        action="store_true",
+        help="the locality perturbation recurs every 0.6-1.2 s (like a change in every beat) instead of once",
+    )
+    p.add_argument(
+        "--locality-bias",
+        type=float,
+        default=1.0,
+        help="price of the bias's change in the locality penalty relative to a leak of W (default 1)",
+    )
     p.add_argument("--crop-seconds", type=float, default=None, help="train on random crops (e.g. 2.5)")
     p.add_argument("--eval-stride-seconds", type=float, default=None)
     p.add_argument("--augment", action="store_true")

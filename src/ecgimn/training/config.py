@@ -30,6 +30,9 @@ class TrainConfig:
             decision that lands outside the perturbed cells (``|sum (W' - W) x|`` per lead and 0.1 s block, plus
             ``|b' - b|``; logit units, mean over records and classes) is added to the loss times this weight.
             Costs one extra forward/backward pass of twice the batch per step. 0 = off.
+        locality_repeat: the locality perturbation recurs across the record with a random period of 0.6-1.2 s
+            (as widespread as a change written into every beat) instead of once.
+        locality_bias: price of the bias's change in the locality penalty, relative to a leak of W (1 = equal).
         augment: random per-lead amplitude scaling (+-10 %) and Gaussian noise (0.01 std units).
         ema: decay of an exponential moving average of the weights (and BatchNorm statistics), updated every
             step; fold 9 scores and ``best.pt`` use the averaged model. 0 = off; 0.99 averages over ~100 steps.
@@ -64,6 +67,8 @@ class TrainConfig:
     l1: float = 0.0
     tv: float = 0.0
     locality: float = 0.0
+    locality_repeat: bool = False
+    locality_bias: float = 1.0
     crop_seconds: float | None = None
     eval_stride_seconds: float | None = None
     augment: bool = False
@@ -95,6 +100,8 @@ class TrainConfig:
             raise ConfigError("epochs, batch_size and lr must be positive")
         if not self.locality >= 0.0:
             raise ConfigError(f"locality must be a weight >= 0 (0 = off), got {self.locality}")
+        if not self.locality_bias >= 0.0:
+            raise ConfigError(f"locality_bias must be a weight >= 0, got {self.locality_bias}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"ema must be a decay within [0, 1) (0 = off), got {self.ema}")
         if not 0.0 <= self.distill_weight <= 1.0 or self.distill_temperature <= 0:

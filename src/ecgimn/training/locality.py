@@ -6,7 +6,7 @@ not clinical lesions), and :func:`locality_penalty` runs the model on ``x`` and 
 measures how much of the change of the decision lands outside the perturbation's support::
 
     leak_k = sum over leads and 0.1 s blocks of |sum over the block's cells outside the support of (W'_k - W_k) x|
-             + |b'_k - b_k|
+             + bias_weight * |b'_k - b_k|
 
 in logit units (the change of the logit's exact split ``dlogit = sum((W' - W) x') + sum(W delta) + (b' - b)``
 outside the support is ``sum((W' - W) x)`` there, as ``delta`` is zero outside). Within a block the signed change
@@ -38,16 +38,20 @@ SEGMENT_SECONDS = (0.1, 0.4)
 AMPLITUDE = (0.25, 1.5)
 #: the leak is summed with signs inside blocks of this length (seconds) and in absolute value across them
 BLOCK_SECONDS = 0.1
+#: with ``repeat``, the segment recurs with a random period in this range (seconds): RR intervals of 50-100 bpm
+PERIOD_SECONDS = (0.6, 1.2)
 SHAPES = ("bump", "plateau", "ramp")
 
 
 def local_perturbations(
-    shape: tuple[int, int, int], fs: int, gen: torch.Generator
+    shape: tuple[int, int, int], fs: int, gen: torch.Generator, repeat: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random smooth local perturbations for a batch of ``shape`` (B, leads, L): ``(delta, support)``.
 
-    ``support`` (B, leads, L, bool) marks the chosen leads x segment; ``delta`` is zero outside it. Random numbers
-    come from ``gen`` (CPU), so a seeded run draws the same perturbations anywhere.
+    ``support`` (B, leads, L, bool) marks the chosen leads x segment(s); ``delta`` is zero outside it. With
+    ``repeat`` the same segment recurs across the whole record with a random period (:data:`PERIOD_SECONDS`, not
+    aligned to any beat), so the change is as widespread as a change written into every beat. Random numbers come
+    from ``gen`` (CPU), so a seeded run draws the same perturbations anywhere.
     """
     B, C, L = shape
     if C < 1 or L < 2:
@@ -60,9 +64,12 @@ def local_perturbations(
     rank = torch.rand(B, C, generator=gen).argsort(1).argsort(1)  # a random permutation rank per lead
     leads = rank < n_leads[:, None]  # (B, C): n_leads random leads
     t = torch.arange(L, dtype=torch.float32)
-    u = (t[None, :] - start[:, None].float() + 0.5) / length[
-        :, None
-    ].float()  # (B, L): 0-1 inside the segment
+    offset = t[None, :] - start[:, None].float()  # (B, L)
+    if repeat:
+        p_lo, p_hi = (int(round(s * fs)) for s in PERIOD_SECONDS)
+        period = torch.randint(p_lo, p_hi + 1, (B,), generator=gen).maximum(length + 1)
+        offset = torch.remainder(offset, period[:, None].float())
+    u = (offset + 0.5) / length[:, None].float()  # (B, L): 0-1 inside a segment
     inside = (u > 0) & (u < 1)
     u = u.clamp(0, 1)
     taper = 0.2
@@ -120,9 +127,11 @@ def block_sums(values: torch.Tensor, block: int) -> torch.Tensor:
     return values.unflatten(-1, (-1, block)).sum(-1)
 
 
-def leak(out: ModelOutput, x: torch.Tensor, support: torch.Tensor, fs: int) -> torch.Tensor:
+def leak(
+    out: ModelOutput, x: torch.Tensor, support: torch.Tensor, fs: int, bias_weight: float = 1.0
+) -> torch.Tensor:
     """Mean leak (logit units) outside ``support`` between the two halves of ``out`` (the model's output for
-    ``[x, x + delta]``)."""
+    ``[x, x + delta]``); the change of the bias is priced ``bias_weight`` times."""
     if out.weights is None or out.bias is None:
         raise ConfigError("locality needs an interpretable model (one that returns its weight map and bias)")
     B = x.shape[0]
@@ -131,12 +140,17 @@ def leak(out: ModelOutput, x: torch.Tensor, support: torch.Tensor, fs: int) -> t
     moved = (w2 - w) * x.float().unsqueeze(1) * outside  # (B, K, C, L)
     block = max(1, int(round(BLOCK_SECONDS * fs)))
     per_class = block_sums(moved, block).abs().sum((-2, -1))  # (B, K)
-    per_class = per_class + (out.bias[B:].float() - out.bias[:B].float()).abs()
+    per_class = per_class + bias_weight * (out.bias[B:].float() - out.bias[:B].float()).abs()
     return per_class.mean()
 
 
 def locality_forward(
-    model: nn.Module, x: torch.Tensor, delta: torch.Tensor, support: torch.Tensor, fs: int
+    model: nn.Module,
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    support: torch.Tensor,
+    fs: int,
+    bias_weight: float = 1.0,
 ) -> tuple[ModelOutput, torch.Tensor]:
     """Run ``model`` (in its current mode) on ``[x, x + delta]`` as one batch with paired dropout: the output for
     ``x`` (the first half, for the classification loss) and the :func:`leak` of the pair."""
@@ -148,4 +162,4 @@ def locality_forward(
         None if out.weights is None else out.weights[:B],
         None if out.bias is None else out.bias[:B],
     )
-    return first, leak(out, x, support, fs)
+    return first, leak(out, x, support, fs, bias_weight)

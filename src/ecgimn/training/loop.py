@@ -313,8 +313,10 @@ def _train_epoch(
         with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
             leak = None
             if config.locality:  # one pass over [x, x + delta]; the classification loss on x
-                delta, support = local_perturbations(tuple(xb.shape), config.fs, gen)
-                output, leak = locality_forward(net, xb, delta.to(device), support.to(device), config.fs)
+                delta, support = local_perturbations(tuple(xb.shape), config.fs, gen, config.locality_repeat)
+                output, leak = locality_forward(
+                    net, xb, delta.to(device), support.to(device), config.fs, config.locality_bias
+                )
             else:
                 output = net(xb)
             loss = _loss(output.logits.float(), yb, xb, teachers, config) + _regulariser(
