@@ -21,9 +21,9 @@ import wfdb
 from ecgimn.constants import LEADS, N_LEADS, RECORD_SECONDS, SAMPLING_RATES, SPLIT_FOLDS
 from ecgimn.data.cache import SignalCache
 from ecgimn.data.labels import TaskLabels, build_task_labels, check_task, parse_scp_codes
-from ecgimn.data.wfdb16 import read_format16
 from ecgimn.errors import ConfigError, DataError
 from ecgimn.io.recording import Recording
+from ecgimn.io.wfdb16 import read_format16
 
 DATABASE_CSV = "ptbxl_database.csv"
 STATEMENTS_CSV = "scp_statements.csv"
