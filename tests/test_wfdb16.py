@@ -169,3 +169,19 @@ def test_shared_records_equal_wfdb(shared_ptbxl: Path, monkeypatch: pytest.Monke
         _same_as_wfdb(hea.with_suffix(""))
     for hea in stems[:: len(stems) // 4]:  # read_ecg: the same recordings as through wfdb.rdrecord
         _same_recording(read_ecg(hea), _read_ecg_through_wfdb(hea, monkeypatch))
+
+
+@pytest.mark.parametrize(
+    ("fs", "units", "n_sig"), [(100, "mV", 12), (500, "mV", 12), (100, "uV", 12), (250, "mV", 11)]
+)
+def test_the_suites_wfdb_writer_writes_wfdbs_bytes(tmp_path: Path, fs: int, units: str, n_sig: int) -> None:
+    """conftest.write_wfdb (NumPy) writes the files wfdb.wrsamp writes, byte for byte (missing samples too)."""
+    x = synthetic_signal(7, fs)[:, :n_sig] * (1000.0 if units == "uV" else -1.0)
+    x[0, 2] = x[9, 0] = np.nan
+    names = [n.lower() for n in PTBXL_LEAD_NAMES[:n_sig]]
+    write_wfdb(tmp_path / "a" / "rec", x, fs, names, units=units)
+    gain = 1000.0 if units == "mV" else 1.0
+    wfdb.wrsamp("rec", fs=fs, units=[units] * n_sig, sig_name=names, p_signal=x, fmt=["16"] * n_sig,
+                adc_gain=[gain] * n_sig, baseline=[0] * n_sig, write_dir=str(tmp_path))  # fmt: skip
+    for ext in (".hea", ".dat"):
+        assert (tmp_path / "a" / f"rec{ext}").read_bytes() == (tmp_path / f"rec{ext}").read_bytes(), ext
