@@ -348,3 +348,17 @@ def test_paired_bootstrap_difference() -> None:
         paired_bootstrap_difference(y, [], good)
     with pytest.raises(InputError, match="shape"):
         paired_bootstrap_difference(y, good, [noise[0][:10]])
+
+
+def test_tie_ranks_are_scipys_rankdata() -> None:
+    """The bootstrap's own ranking equals scipy.stats.rankdata(axis=0) exactly: ties, -0.0, one row, no rows."""
+    from scipy.stats import rankdata
+
+    from ecgimn.evaluation.scoring import _tie_ranks
+
+    rng = np.random.default_rng(3)
+    cases = [rng.integers(0, 4, (40, 5)).astype(np.float64), rng.random((33, 3)).astype(np.float32)]
+    cases += [np.array([[0.0, -0.0, 0.5], [-0.0, 0.0, 0.5]]), rng.random((1, 4)), np.zeros((0, 2))]
+    for s in cases:
+        ours, ref = _tie_ranks(s), rankdata(s, axis=0)
+        assert ours.dtype == ref.dtype and np.array_equal(ours, ref)
