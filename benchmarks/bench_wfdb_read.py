@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from ecgimn.data.wfdb16 import read_format16
+from ecgimn.io.wfdb16 import read_format16
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -155,26 +155,25 @@ def test_control_and_bidi_names_are_refused_not_echoed(
 
 def test_sessions_hold_their_own_records(predictor: Predictor, temp_root: Path) -> None:
     """One shared 16-slot store: 64 uploaders evicted each other's records (84 of 128 follow-ups got 404)."""
-    app = create_app(predictor, temp_root=temp_root)
+    per_session = (
+        3  # the store's logic with a smaller quota than RECORDS_PER_SESSION: fewer uploads to fill it
+    )
+    assert per_session < RECORDS_PER_SESSION
+    app = create_app(predictor, temp_root=temp_root, limits=Limits(records_per_session=per_session))
     alice, bob = TestClient(app), TestClient(app)
     first = _upload(alice, "a.npy", _npy(_signal()), fs="100")
     assert first.status_code == 200 and "ecgimn_session" in first.cookies
     rid = first.json()["id"]
-    for i in range(
-        2 * RECORDS_PER_SESSION + 4
-    ):  # another client loads many more records than one session holds
+    for i in range(2 * per_session + 4):  # another client loads many more records than one session holds
         assert _upload(bob, f"b{i}.npy", _npy(_signal() * (1 + i / 100)), fs="100").status_code == 200
     assert alice.get("/api/explain", params={"id": rid}).status_code == 200  # not evicted by bob
     r = bob.get("/api/explain", params={"id": rid})  # nor readable by him
     assert r.status_code == 404 and "load it again" in _error(r)
     # a session's quota drops its own oldest records
-    ids = [
-        _upload(alice, f"a{i}.npy", _npy(_signal()), fs="100").json()["id"]
-        for i in range(RECORDS_PER_SESSION)
-    ]
+    ids = [_upload(alice, f"a{i}.npy", _npy(_signal()), fs="100").json()["id"] for i in range(per_session)]
     assert alice.get("/api/explain", params={"id": rid}).status_code == 404
     assert all(alice.get("/api/explain", params={"id": i}).status_code == 200 for i in ids)
-    assert app.state.service.sessions.stats() == {"sessions": 2, "records": 2 * RECORDS_PER_SESSION}
+    assert app.state.service.sessions.stats() == {"sessions": 2, "records": 2 * per_session}
 
 
 def test_full_server_answers_503_with_retry_after_and_never_evicts(

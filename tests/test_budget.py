@@ -77,6 +77,24 @@ def test_npz_bomb_is_refused_from_its_header(tmp_path: Path, npz_bomb: bytes) ->
     assert rec.signal.shape == (12, 40_000)
 
 
+def test_the_bomb_builder_writes_what_numpy_writes(tmp_path: Path) -> None:
+    """conftest.zeros_npz (the bomb's builder): a valid .npz whose array is what np.savez_compressed stores."""
+    import zipfile
+
+    from conftest import zeros_npz
+
+    path = tmp_path / "zeros.npz"
+    path.write_bytes(
+        zeros_npz("signal", (3, 700_001), "<f8")
+    )  # 16.8 MB: several runs of zeros and a remainder
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None  # every byte decompresses, the CRC matches
+    np.savez_compressed(tmp_path / "ref.npz", signal=np.zeros((3, 700_001)))
+    with np.load(path) as ours, np.load(tmp_path / "ref.npz") as ref:
+        assert ours.files == ref.files == ["signal"]
+        assert ours["signal"].dtype == ref["signal"].dtype and np.array_equal(ours["signal"], ref["signal"])
+
+
 def test_npy_header_is_checked_before_loading(tmp_path: Path) -> None:
     path = tmp_path / "huge.npy"
     with open(path, "wb") as fh:  # a header declaring 12 x 50 M float64 followed by almost nothing

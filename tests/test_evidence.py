@@ -137,3 +137,14 @@ def test_to_report_is_json_ready():
     seg = rep["top_positive"][0]
     assert set(seg) >= {"lead", "start_s", "end_s", "evidence", "rank"} and seg["lead"] in LEADS
     assert len(ev.segments_table()) == len(ev.segments)
+
+
+def test_segment_dict_is_every_field_as_a_plain_scalar() -> None:
+    from dataclasses import asdict
+
+    from ecgimn.explain.evidence import Segment
+
+    seg = Segment("V1", 6, 50, 100, 0.5, 1.0, np.float32(-0.25), 2)
+    d = seg.to_dict()
+    assert d == {**asdict(seg), "evidence": -0.25} and list(d) == list(asdict(seg))
+    assert type(d["evidence"]) is float and json.loads(json.dumps(d)) == d

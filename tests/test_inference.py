@@ -131,6 +131,11 @@ def test_engine_does_not_touch_the_model_and_logits_only_mode() -> None:
     engine = build_engine(model)
     assert model.training  # the model is copied, not changed
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(v.is_contiguous() for v in model.state_dict().values())  # layout unchanged too
+    # nothing shared: no module, no tensor storage (training the model later cannot change the engine)
+    assert not {id(m) for m in model.modules()} & {id(m) for m in engine.modules()}
+    storage = {t.untyped_storage().data_ptr() for t in model.state_dict().values() if t.numel()}
+    assert not storage & {t.untyped_storage().data_ptr() for t in engine.state_dict().values() if t.numel()}
     assert build_engine(engine) is engine
     x = _x(2, 1000)
     with torch.no_grad():

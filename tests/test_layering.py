@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ecgimn"
@@ -62,7 +63,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports() -> list[tuple[str, str, int]]:
+@cache  # the source does not change during a run: parsed once, not once per test
+def imports() -> tuple[tuple[str, str, int], ...]:
     """(importing module, imported ecgimn module, line) for every ecgimn import in the package."""
     found = []
     for path in sorted(SRC.rglob("*.py")):
@@ -82,7 +84,7 @@ def imports() -> list[tuple[str, str, int]]:
             else:
                 continue
             found += [(here, n, node.lineno) for n in names if n == "ecgimn" or n.startswith("ecgimn.")]
-    return found
+    return tuple(found)
 
 
 def package_graph() -> dict[str, set[str]]:

@@ -73,6 +73,24 @@ def test_labels_partition_the_record_in_wave_order(method: str) -> None:
         assert "fixed" in beats.method
 
 
+def test_delineating_a_record_again_reuses_neurokits_answer() -> None:
+    x = gaussian_beats(R_TIMES, seed=11)
+    wv._neurokit_bounds_kept.cache_clear()
+    first = delineate_beats(x, FS)
+    assert wv._neurokit_bounds_kept.cache_info().misses == 1
+    again = delineate_beats(x.copy(), FS)  # the same record: NeuroKit not asked again, the same beats
+    assert wv._neurokit_bounds_kept.cache_info().hits == 1
+    for name in ("r", "bounds", "from_delineator", "labels", "beat_of"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
+    assert again.from_delineator.any()
+    kept = wv._neurokit_bounds(x[1], FS, again.r, 500)
+    kept[:] = -1  # a caller changing its copy changes nothing kept
+    fresh = wv._neurokit_bounds_kept.__wrapped__(x[1].tobytes(), float(FS), again.r.tobytes(), 500)
+    np.testing.assert_array_equal(wv._neurokit_bounds(x[1], FS, again.r, 500), fresh)
+    delineate_beats(x * 1.5, FS)  # another record: asked anew
+    assert wv._neurokit_bounds_kept.cache_info().misses == 2
+
+
 def test_neurokit_failure_falls_back_to_fixed_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
     x = gaussian_beats(R_TIMES)
     monkeypatch.setattr(wv, "_neurokit_bounds", lambda *a, **k: None)

@@ -21,9 +21,9 @@ import wfdb
 from ecgimn.constants import LEADS, N_LEADS, RECORD_SECONDS, SAMPLING_RATES, SPLIT_FOLDS
 from ecgimn.data.cache import SignalCache
 from ecgimn.data.labels import TaskLabels, build_task_labels, check_task, parse_scp_codes
-from ecgimn.data.wfdb16 import read_format16
 from ecgimn.errors import ConfigError, DataError
 from ecgimn.io.recording import Recording
+from ecgimn.io.wfdb16 import read_format16
 
 DATABASE_CSV = "ptbxl_database.csv"
 STATEMENTS_CSV = "scp_statements.csv"
@@ -185,8 +185,9 @@ class PTBXL:
                 f"{self.database_csv}: missing column(s) {', '.join(missing)}; is it the PTB-XL metadata?"
             )
         df.index = df.index.astype(np.int64)
-        try:
-            df["scp_codes"] = df["scp_codes"].map(parse_scp_codes)
+        try:  # each distinct cell parsed once (21,837 rows hold 5,466), each row its own dict
+            parsed = {v: parse_scp_codes(v) for v in df["scp_codes"].unique()}
+            df["scp_codes"] = df["scp_codes"].map(lambda v: dict(parsed[v]))
         except DataError as exc:
             raise DataError(f"{self.database_csv}: {exc}") from exc
         df["strat_fold"] = df["strat_fold"].astype(np.int64)

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 from ecgimn.errors import InputError
@@ -164,9 +163,33 @@ def _per_class(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     return out
 
 
+def _tie_ranks(s: np.ndarray) -> np.ndarray:
+    """1-based ranks within each column of ``s`` (N, K), tied values sharing their mean rank: what
+    ``scipy.stats.rankdata(s, axis=0)`` gives for finite scores, without its per-call overhead (a bootstrap ranks
+    thousands of resamples). Each column is sorted as one contiguous row (the order among ties does not matter)."""
+    n = s.shape[0]
+    ranks = np.empty(s.shape[::-1], dtype=np.float64)  # (K, N): one row per class
+    if n == 0:
+        return ranks.T
+    rows = np.ascontiguousarray(s.T)
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    starts = np.empty(ordered.shape, dtype=bool)  # first of a run of equal values
+    starts[:, 0] = True
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts[:, 1:])
+    ends = np.empty_like(starts)  # last of a run
+    ends[:, -1] = True
+    ends[:, :-1] = starts[:, 1:]
+    pos = np.arange(n)
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, pos, n)[:, ::-1], axis=1)[:, ::-1]
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
+    return ranks.T
+
+
 def _rank_auc(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Per-class AUROC via the Mann-Whitney U statistic (tie-averaged ranks); equals sklearn's to ~1e-15, 3x faster."""
-    ranks = rankdata(s, axis=0)
+    ranks = _tie_ranks(s)
     pos = y.sum(axis=0).astype(np.float64)
     neg = y.shape[0] - pos
     with np.errstate(divide="ignore", invalid="ignore"):

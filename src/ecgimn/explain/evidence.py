@@ -20,7 +20,7 @@ Window policy (``segment_evidence``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -46,9 +46,14 @@ class Segment:
 
     def to_dict(self) -> dict[str, Any]:
         """Json-ready dict (plain Python scalars)."""
-        d = asdict(self)
+        d = {
+            name: getattr(self, name) for name in _SEGMENT_FIELDS
+        }  # asdict's result, without its deep copies
         d["evidence"] = float(self.evidence)
         return d
+
+
+_SEGMENT_FIELDS = tuple(f.name for f in fields(Segment))
 
 
 @dataclass(frozen=True)

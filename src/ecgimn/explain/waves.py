@@ -31,6 +31,7 @@ NORM-referenced split, exact as well: ``logit = sum(W_mv * (x - r)) + (bias_mv +
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -171,10 +172,22 @@ def _fixed_bounds(r_ms_rr: np.ndarray) -> np.ndarray:
 
 
 def _neurokit_bounds(lead_mv: np.ndarray, fs: float, r: np.ndarray, delineation_fs: int) -> np.ndarray | None:
-    """(B, 6) NeuroKit boundaries (samples at ``fs``, NaN where none) or ``None`` when NeuroKit raises."""
+    """(B, 6) NeuroKit boundaries (samples at ``fs``, NaN where none) or ``None`` when NeuroKit raises.
+
+    The most expensive step of an explanation's wave view (~0.1 s a record), and asked again for the same record
+    by every picture, class and what-if of it: the last few results are kept (a pure function of its inputs)."""
+    lead = np.ascontiguousarray(lead_mv, dtype=np.float64)
+    peaks = np.ascontiguousarray(r, dtype=np.int64)
+    found = _neurokit_bounds_kept(lead.tobytes(), float(fs), peaks.tobytes(), int(delineation_fs))
+    return None if found is None else found.copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _neurokit_bounds_kept(lead: bytes, fs: float, r: bytes, delineation_fs: int) -> np.ndarray | None:
     import neurokit2 as nk
     from scipy.signal import resample_poly
 
+    lead_mv, r = np.frombuffer(lead, dtype=np.float64).copy(), np.frombuffer(r, dtype=np.int64)
     up = delineation_fs / float(fs)
     sig = resample_poly(lead_mv, int(delineation_fs), int(fs)) if up != 1 else lead_mv
     try:

@@ -27,6 +27,7 @@ from typing import IO, Any
 import numpy as np
 
 from ecgimn.errors import InputError
+from ecgimn.io.wfdb16 import read_record_line
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -273,32 +274,15 @@ def check_csv(path: str | Path, src: str | None = None, budget: Budget = DEFAULT
     check_signal(min(widest, lines), max(widest, lines), None, src, budget)
 
 
-def _wfdb_record_line(header: Path) -> tuple[int, float, int] | None:
-    """``(n_sig, fs, sig_len)`` from a WFDB header's record line (the first line that is not a comment; fs 250
-    and length 0 when not given, as the WFDB format says); ``None`` when there is no such line. Reading only this
-    line is much cheaper than parsing the whole header (the reader parses it once, afterwards)."""
-    with open(header, encoding="latin-1") as fh:
-        for _, line in zip(range(10_000), fh):
-            fields = line.split("#", 1)[0].split()
-            if not fields:
-                continue
-            n_sig = int(fields[1]) if len(fields) > 1 else 0
-            fs = float(fields[2].split("/")[0].split("(")[0]) if len(fields) > 2 else 250.0
-            sig_len = int(fields[3]) if len(fields) > 3 else 0
-            return n_sig, fs, sig_len
-    return None
-
-
 def check_wfdb_header(header: Path, src: str | None = None, budget: Budget = DEFAULT_BUDGET) -> None:
     """Check a WFDB record's declared rate, channels and length before its signal files are read."""
     try:
-        declared = _wfdb_record_line(header)
-    except (OSError, ValueError, IndexError):
+        declared = read_record_line(header)  # only this line: much cheaper than parsing the whole header
+    except (OSError, ValueError):
         return  # the reader says what is wrong
     if declared is None:
         return
-    n_sig, fs, sig_len = declared
-    check_signal(n_sig, sig_len, check_fs(fs, src, budget), src, budget)
+    check_signal(declared.n_sig, declared.sig_len or 0, check_fs(declared.fs, src, budget), src, budget)
 
 
 def check_file(

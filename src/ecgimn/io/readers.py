@@ -30,6 +30,7 @@ from ecgimn.io.signal import (
     resample_array,
     unit_scale,
 )
+from ecgimn.io.wfdb16 import header_lines, read_format16
 
 # column-name keys (lower case, without spaces, "_", brackets): "time (s)" -> "times", "time_ms" -> "timems"
 _TIME_S = {"time", "t", "times", "seconds", "second", "sec", "s", "timestamp"}
@@ -120,14 +121,23 @@ def _detect(p: Path, src: str) -> str:
 
 
 def _read_wfdb(p: Path, src: str) -> _Raw:
-    import wfdb
-
     rec = p.with_suffix("") if p.suffix.lower() in (".hea", ".dat") else p
     header = Path(f"{rec}.hea")
     if not header.exists():
         raise InputError(
             f"{src}: WFDB header {header.name} not found; a WFDB record needs its .hea and .dat files side by side"
         )
+    # plain format 16 (PTB-XL's layout) read with NumPy: wfdb.rdrecord's samples, ~20x faster; the rest via wfdb
+    fast = read_format16(rec, dtype=np.float64)
+    if fast is not None:
+        signal, info = fast
+        n = info["n_sig"]
+        names = info["sig_name"] if any(info["sig_name"]) else None
+        # every signal line of the plain case gives its gain, baseline and unit
+        return _Raw(list(signal.T), names=names, fs=[float(info["fs"])] * n, units=info["units"],
+                    gain_missing=[False] * n)  # fmt: skip
+    import wfdb
+
     try:
         r = wfdb.rdrecord(str(rec))
     except Exception as exc:
@@ -147,11 +157,8 @@ def _read_wfdb(p: Path, src: str) -> _Raw:
 
 def _wfdb_gain_missing(header: Path, n: int) -> list[bool]:
     """Per signal line: True when the header gives no ADC gain (absent or 0; readers then assume 200/mV)."""
-    lines = [
-        ln for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")
-    ]
     out = []
-    for line in lines[1 : n + 1]:
+    for line in header_lines(header.read_text(errors="replace"))[1 : n + 1]:
         tokens = line.split()
         gain = re.match(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", tokens[2]) if len(tokens) > 2 else None
         out.append(gain is None or float(gain.group()) == 0.0)
