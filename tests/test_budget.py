@@ -11,7 +11,7 @@ import pytest
 
 from ecgimn.errors import InputError
 from ecgimn.io import from_array, read_ecg
-from ecgimn.io.budget import DEFAULT_BUDGET, Budget, check_csv, check_fs, check_signal
+from ecgimn.io.budget import DEFAULT_BUDGET, Budget, check_csv, check_file, check_fs, check_signal
 
 
 def _signal(seconds: float = 10, fs: int = 100) -> np.ndarray:
@@ -200,3 +200,26 @@ def test_wfdb_header_declaring_hours_is_refused_before_reading(tmp_path: Path) -
     (tmp_path / "fast.dat").write_bytes((tmp_path / "ok.dat").read_bytes())
     with pytest.raises(InputError, match="fs|rate"):
         read_ecg(tmp_path / "fast.hea")
+
+
+def test_wfdb_header_without_a_length_is_bounded_by_its_files(tmp_path: Path) -> None:
+    """A header that omits the length: the length follows from the signal files' size, checked before reading."""
+    from conftest import write_wfdb
+
+    write_wfdb(tmp_path / "ok", _signal().T, 100)
+    lines = (tmp_path / "ok.hea").read_text().splitlines()
+    head = lines[0].split()
+
+    def record(name: str, seconds: float, fmt: str | None = None) -> Path:
+        sig = [line.replace("ok.dat", f"{name}.dat") for line in lines[1:]]
+        if fmt:
+            sig = [" ".join([s.split()[0], fmt, *s.split()[2:]]) for s in sig]
+        (tmp_path / f"{name}.hea").write_text("\n".join([" ".join([name, *head[1:3]]), *sig]) + "\n")
+        (tmp_path / f"{name}.dat").write_bytes(b"\0" * int(2 * 12 * 100 * seconds))
+        return tmp_path / f"{name}.hea"
+
+    check_file(record("short", 10), "wfdb")  # 10 s of format 16: within the limit
+    with pytest.raises(InputError, match="lasts 7,200 s"):
+        check_file(record("hours", 7200), "wfdb")
+    with pytest.raises(InputError, match="no record length"):
+        check_file(record("flac", 10, fmt="516"), "wfdb")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from ecgimn.errors import InputError
-from ecgimn.io.wfdb16 import read_record_line
+from ecgimn.io.wfdb16 import header_lines, read_record_line
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -282,7 +283,49 @@ def check_wfdb_header(header: Path, src: str | None = None, budget: Budget = DEF
         return  # the reader says what is wrong
     if declared is None:
         return
-    check_signal(declared.n_sig, declared.sig_len or 0, check_fs(declared.fs, src, budget), src, budget)
+    n_samples = declared.sig_len or _samples_from_files(header, declared.n_sig, src)
+    check_signal(declared.n_sig, n_samples, check_fs(declared.fs, src, budget), src, budget)
+
+
+#: bytes per sample of the uncompressed WFDB formats (the length of a record whose header omits it follows from
+#: its files' sizes, as the WFDB format says)
+_FORMAT_BYTES = {
+    8: 1.0,
+    16: 2.0,
+    24: 3.0,
+    32: 4.0,
+    61: 2.0,
+    80: 1.0,
+    160: 2.0,
+    212: 1.5,
+    310: 4 / 3,
+    311: 4 / 3,
+}
+
+
+def _samples_from_files(header: Path, n_sig: int, src: str | None, max_bytes: int = 1 << 20) -> int:
+    """Samples per signal of a record whose header gives no length: the largest its signal files' sizes allow."""
+    with open(header, encoding="latin-1") as fh:
+        lines = header_lines(fh.read(max_bytes))
+    per_file: dict[str, list[float]] = {}
+    for line in lines[1 : 1 + n_sig]:
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        fmt = re.match(r"\d+", fields[1])
+        width = _FORMAT_BYTES.get(int(fmt.group())) if fmt else None
+        if width is None:
+            raise InputError(
+                f"{_where(src)}the header gives no record length and signal format {fields[1]!r} does not let "
+                "it follow from the file size; write the number of samples on the header's first line"
+            )
+        per_file.setdefault(fields[0], []).append(width)
+    longest = 0
+    for name, widths in per_file.items():
+        dat = header.parent / name
+        if dat.is_file():
+            longest = max(longest, int(dat.stat().st_size / sum(widths)))
+    return longest
 
 
 def check_file(
