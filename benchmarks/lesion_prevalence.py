@@ -36,6 +36,7 @@ import numpy as np
 
 from ecgimn.constants import LEADS
 from ecgimn.data import PTBXL, load_task
+from ecgimn.evaluation.scoring import per_class_auroc
 from ecgimn.explain.lesions import LEAD_GROUPS
 from ecgimn.explain.waves import delineate_beats
 
@@ -63,19 +64,13 @@ def beat_measures(x_mv: np.ndarray, fs: int, method: str = "neurokit") -> tuple[
 
 
 def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(pos > neg) + 0.5 P(tie): the Mann-Whitney AUROC; NaN when a side is empty."""
+    """AUROC of ``pos`` against ``neg`` (the package's scoring; NaN values dropped, NaN when a side is empty)."""
     pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
     if not len(pos) or not len(neg):
         return float("nan")
-    both = np.concatenate([pos, neg])
-    order = both.argsort(kind="mergesort")
-    ranks = np.empty(len(both))
-    ranks[order] = np.arange(1, len(both) + 1)
-    for v in np.unique(both):  # mid-ranks for ties
-        tie = both == v
-        if tie.sum() > 1:
-            ranks[tie] = ranks[tie].mean()
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))][:, None]
+    value = per_class_auroc(y, np.r_[pos, neg][:, None], classes=["x"])["x"]
+    return float("nan") if value is None else float(value)
 
 
 def summarise(values: np.ndarray, per_lead: np.ndarray, threshold: float, above: bool) -> dict[str, float]:
