@@ -9,8 +9,8 @@ script measures that on PTB-XL (Wagner et al., Sci Data 2020), **training folds 
 For every record, beats are delineated with the package's delineator
 (:func:`ecgimn.explain.waves.delineate_beats`, the one the lesion writer uses) and, per lead, per beat:
 
-* **ST level**: the signal at J + 60 ms (J = QRS offset) minus the PR baseline (mean of PR offset - 20 ms .. QRS
-  onset), mV; median over beats;
+* **ST level**: the signal at J + 60 ms (J = QRS offset) minus the PR baseline (the mean over the last 40 ms
+  before QRS onset, not earlier than the P offset), mV; median over beats;
 * **Q depth**: the lowest value within the first 40 ms after QRS onset minus the PR baseline, mV (negative = a
   Q wave; the lesion writer's Q wave is a negative triangle there); median over beats.
 
@@ -95,9 +95,9 @@ def run(data: str, method: str, limit: int | None) -> dict:
     keep = np.flatnonzero(norm | mi)
     if limit:
         keep = keep[:limit]
-    meta = PTBXL(data).metadata
-    statements = PTBXL(data).statements
-    sub_of = statements["diagnostic_subclass"].to_dict()
+    dataset = PTBXL(data)
+    meta = dataset.metadata
+    sub_of = dataset.statements["diagnostic_subclass"].to_dict()
     st = np.full((len(keep), len(LEADS)), np.nan)
     q = np.full_like(st, np.nan)
     with warnings.catch_warnings():

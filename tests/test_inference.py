@@ -292,3 +292,24 @@ def test_engine_batch_sizes_change_the_packed_weights_not_the_answers() -> None:
         for b, length in ((3, 250), (5, 250), (2, 333), (3, 250)):
             x = _x(b, length, seed=b + length)
             _assert_same(model(x), engine(x), x)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"padding": 4, "dilation": 2},
+        {"padding": 3, "padding_mode": "circular"},
+        {"padding": "same", "dilation": 3},
+        {"padding": 1, "stride": 2, "padding_mode": "reflect", "groups": 2},
+    ],
+)
+def test_lifted_conv1d_keeps_dilation_padding_and_its_mode(options):
+    """The 2-D twin of a Conv1d gives its output exactly, whatever its dilation, padding and padding mode."""
+    from ecgimn.inference.engine import _lift
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(4, 6, 3, **options).eval()
+    x = torch.randn(2, 4, 50)
+    lifted = _lift(torch.nn.Sequential(conv))  # replaces its child; conv itself stays
+    with torch.no_grad():
+        assert torch.allclose(lifted(x.unsqueeze(2)).squeeze(2), conv(x), atol=1e-6)

@@ -116,8 +116,10 @@ def _lift(module: nn.Module) -> nn.Module:
                 child.weight.detach().unsqueeze(2),
                 None if child.bias is None else child.bias.detach(),
                 stride=(1, child.stride[0]),
-                padding=(0, child.padding[0]),
+                padding=child.padding if isinstance(child.padding, str) else (0, child.padding[0]),
+                dilation=(1, child.dilation[0]),
                 groups=child.groups,
+                padding_mode=child.padding_mode,
             )
         elif isinstance(child, nn.MaxPool1d):
             new = nn.MaxPool2d((1, child.kernel_size), stride=(1, child.stride), ceil_mode=child.ceil_mode)
